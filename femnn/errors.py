@@ -1,0 +1,43 @@
+"""Errors a user can fix: one line naming the file, the field, the value and the fix (exit code 2)."""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """Bad user input. ``str(err)`` is the single line the CLI prints before exiting with code 2.
+
+    Parameters
+    ----------
+    source : str
+        The file (or command-line option) the bad value came from.
+    field : str
+        The field inside it, e.g. ``bonds[3]``.
+    problem : str
+        What is wrong, including the offending value and what was expected.
+    """
+
+    def __init__(self, source: str, field: str, problem: str):
+        self.source, self.field, self.problem = str(source), field, problem
+        where = f"{self.source}: {field}" if field else self.source
+        super().__init__(f"{where}: {problem}")
+
+
+class MechanismError(RuntimeError):
+    """The network has zero modes (a mechanism): D = Cᵀ K C is singular and must not be solved.
+
+    Attributes
+    ----------
+    n_modes : int
+        Dimension of the null space of the compatibility matrix on the free DOFs.
+    free_nodes : list of int
+        Nodes (0-based) that move in some zero-energy mode.
+    """
+
+    def __init__(self, n_modes: int, free_nodes, context: str = ""):
+        self.n_modes = int(n_modes)
+        self.free_nodes = [int(i) for i in free_nodes]
+        shown = ", ".join(map(str, self.free_nodes[:20])) + (" ..." if len(self.free_nodes) > 20 else "")
+        pre = f"{context}: " if context else ""
+        super().__init__(
+            f"{pre}the network is a mechanism: {self.n_modes} zero mode(s); nodes that move freely: [{shown}]"
+        )

@@ -1,0 +1,19 @@
+"""Networks and tasks: files <-> :class:`Network` / :class:`Task` (numpy only)."""
+
+from femnn.network._io import (
+    builtin_networks,
+    builtin_tasks,
+    geometry_dir,
+    load_network,
+    load_task,
+    network_to_toml,
+    resolve,
+    write_network,
+)
+from femnn.network._model import Material, Network, Task
+from femnn.network.generators import make_network
+
+__all__ = [
+    "Material", "Network", "Task", "load_network", "load_task", "write_network", "network_to_toml",
+    "make_network", "resolve", "geometry_dir", "builtin_tasks", "builtin_networks",
+]
