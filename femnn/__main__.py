@@ -1,0 +1,5 @@
+import sys
+
+from femnn.cli import main
+
+sys.exit(main())

@@ -1,0 +1,94 @@
+"""Atomic file writing and the readers of femnn's own outputs (e.g. ``widths.json``)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+
+from femnn.errors import InputError
+
+
+def _clean(obj):
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _clean(obj.tolist())
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def atomic_write_text(path, text: str) -> Path:
+    """Write to ``path.tmp`` then rename: readers never see a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+def atomic_write_json(path, obj, indent=1) -> Path:
+    return atomic_write_text(path, json.dumps(_clean(obj), indent=indent) + "\n")
+
+
+def versions() -> dict:
+    import scipy
+
+    from femnn import __version__
+
+    return {"femnn": __version__, "python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__}
+
+
+def read_widths(spec, n_bonds: int | None = None) -> np.ndarray:
+    """Bond widths (m) from a ``femnn train`` output directory (its ``widths.json``), a JSON file
+    holding a list of widths in metres or an object with ``widths_m``, or an inline JSON list."""
+    src = str(spec)
+    p = Path(spec)
+    if p.is_dir():
+        p = p / "widths.json"
+        if not p.is_file():
+            raise InputError(src, "widths.json", "not found in this directory; give a `femnn train` output directory or a JSON file")
+    if p.is_file():
+        try:
+            data = json.loads(p.read_text())
+        except json.JSONDecodeError as exc:
+            raise InputError(str(p), "", f"not valid JSON ({exc})") from None
+        src = str(p)
+    else:
+        try:
+            data = json.loads(src)
+        except json.JSONDecodeError:
+            raise InputError(src, "", "no such file or directory (expected a train output directory or a widths JSON file)") from None
+    if isinstance(data, dict):
+        if "widths_m" not in data:
+            raise InputError(src, "widths_m", "missing; expected a list of bond widths in metres")
+        data = data["widths_m"]
+    if not isinstance(data, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in data):
+        raise InputError(src, "widths_m", "must be a list of numbers (bond widths in metres)")
+    w = np.asarray(data, dtype=float)
+    if not np.all(np.isfinite(w)):
+        i = int(np.flatnonzero(~np.isfinite(w))[0])
+        raise InputError(src, f"widths_m[{i}]", "is not finite")
+    if n_bonds is not None and w.size != n_bonds:
+        raise InputError(src, "widths_m", f"{w.size} widths for a network of {n_bonds} bonds (network bond order expected)")
+    if np.any(w <= 0):
+        i = int(np.flatnonzero(w <= 0)[0])
+        raise InputError(src, f"widths_m[{i}]", f"{w[i]} must be > 0 (metres)")
+    if np.any(w > 0.5):
+        raise InputError(src, "widths_m", f"max width {w.max()} m looks like millimetres; widths are in metres")
+    return w

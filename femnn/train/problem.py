@@ -1,0 +1,83 @@
+"""A task on the bar model as a differentiable function of the spring constants.
+
+:class:`TaskProblem` precomputes, on the free DOFs, the input matrix B (forces = B x) and the
+output selection O (u_out = O u), then evaluates a batch with ONE factorisation of D(k) shared by
+the forward solve (all samples as one multi-right-hand-side solve) and the adjoint solve:
+
+    D U = B Xᵀ,   l_s = loss(O U_s, y_s),   L = (1/n) Σ_s l_s,
+    D U_adj = -Oᵀ (∂L/∂u_out)ᵀ,   ∂L/∂k = Σ_s e_adj,s ∘ e_s   (e = C U).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from femnn.bars import BarModel
+from femnn.network import Task
+from femnn.train.losses import loss_and_grad, predict, relative_error
+
+
+@dataclass
+class Evaluation:
+    """Result of one batch. Shapes: u_out (n_s, n_out); losses (n_s,); gradient_k (n_bonds,) or None."""
+
+    loss: float
+    losses: np.ndarray
+    u_out: np.ndarray
+    gradient_k: np.ndarray | None = None
+    u: np.ndarray | None = None  # (n_s, n_nodes, 2) when requested
+
+
+class TaskProblem:
+    def __init__(self, task: Task, model: BarModel | None = None, backend: str = "auto"):
+        self.task = task
+        self.model = model or BarModel(task.network, backend=backend)
+        free = self.model.free
+        pos = -np.ones(2 * task.network.n_nodes, dtype=np.int64)
+        pos[free] = np.arange(free.size)
+        # B on the free DOFs: (n_free, n_inputs)
+        B = np.zeros((free.size, task.n_inputs))
+        np.add.at(B, (pos[task.input_dofs], task.input_columns), task.input_scale_N)
+        self.B = B
+        self.out_idx = pos[task.output_dofs]
+        self._C = self.model._C_dense if self.model._C_dense is not None else self.model.C_free
+
+    def _elong(self, U):
+        return self._C @ U
+
+    def evaluate(self, k, idx=None, *, gradient=True, full_u=False) -> Evaluation:
+        """Mean loss over samples ``idx`` (default all) and, if asked, ∂L/∂k of that mean."""
+        t = self.task
+        idx = np.arange(t.n_samples) if idx is None else np.asarray(idx)
+        fac = self.model.factorize(k)
+        X = t.X[idx]
+        U = fac.solve_free(self.B @ X.T)  # (n_free, n_s)
+        if U.ndim == 1:
+            U = U[:, None]
+        u_out = U[self.out_idx].T
+        Y = t.Y[idx]
+        losses, g = loss_and_grad(t, u_out, Y)
+        n = idx.size
+        grad = None
+        if gradient:
+            rhs = np.zeros_like(U)
+            rhs[self.out_idx] = -(g.T / n)
+            Ua = fac.solve_free(rhs)
+            if Ua.ndim == 1:
+                Ua = Ua[:, None]
+            grad = np.einsum("bs,bs->b", self._elong(Ua), self._elong(U))
+        u = None
+        if full_u:
+            u = np.zeros((n, 2 * t.network.n_nodes))
+            u[:, self.model.free] = U.T
+            u = u.reshape(n, -1, 2)
+        return Evaluation(float(losses.mean()), losses, u_out, grad, u)
+
+    def metrics(self, ev: Evaluation, idx) -> dict:
+        """Accuracy (classification) or relative output error (regression / MSE)."""
+        Y = self.task.Y[np.asarray(idx)]
+        if self.task.is_classification:
+            return {"accuracy": float(np.mean(predict(ev.u_out) == Y))}
+        return {"error": relative_error(ev.u_out, Y)}
