@@ -32,9 +32,9 @@ import scipy.sparse.linalg as spla
 from femnn.errors import MechanismError
 from femnn.network._model import Network
 
-# Below this many free DOFs a dense Cholesky beats sparse LU (measured in bench/bench_bars.py):
+# Below this many free DOFs a dense Cholesky beats sparse LU (bench/bench_bars.py, backend table):
 # a 24-DOF stiffness is 30 % full, and scipy.sparse's per-call overhead dominates.
-DENSE_MAX_DOFS = 300
+DENSE_MAX_DOFS = 100
 # Above this, MKL PARDISO (if installed) replaces scipy's SuperLU.
 PARDISO_MIN_DOFS = 5000
 # Exact-null-space check (SVD of C) below this many free DOFs; inverse iteration above.
