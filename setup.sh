@@ -3,9 +3,18 @@
 # Finds Python >= 3.12 (PATH first, then pyenv), builds .venv beside this script and installs
 # femnn with the pinned stack from requirements.txt. Re-running it is cheap: it does nothing
 # when .venv already matches requirements.txt and pyproject.toml.
+#   ./setup.sh --deps-only   the pinned stack without femnn itself and without the stamp, so the
+#                            next plain run finishes the job (docker/Dockerfile puts the stack in a
+#                            layer of its own: a code change then does not download it again)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="${FEMNN_VENV:-$here/.venv}"
+deps_only=0
+case "${1:-}" in
+  "") ;;
+  --deps-only) deps_only=1 ;;
+  *) echo "setup.sh: unknown option '$1' (the only option is --deps-only)" >&2; exit 2 ;;
+esac
 
 usable() {  # a real interpreter >= 3.12 (pyenv shims exist on PATH even when they cannot run)
   "$1" -c 'import sys, venv; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1
@@ -30,7 +39,11 @@ fi
 py="$(find_python)" || { echo "setup.sh: no Python >= 3.12 found on PATH or in pyenv; install one (e.g. 'pyenv install 3.12') or set FEMNN_PYTHON" >&2; exit 2; }
 echo "setup.sh: using $py ($("$py" --version 2>&1)) -> $venv" >&2
 [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$here/requirements.txt"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$here"
+pipq() {  # quiet pip; drop the "Location ... is ignored" noise some pip configs print
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@" 2> >(grep -v "^WARNING: Location" >&2)
+}
+pipq -r "$here/requirements.txt"
+if [ "$deps_only" = 1 ]; then echo "setup.sh: pinned stack ready in $venv (--deps-only: femnn itself not installed)" >&2; exit 0; fi
+pipq --no-deps --no-build-isolation -e "$here"
 echo "$stamp_src" > "$venv/.femnn-stamp"
 echo "setup.sh: ready ($("$venv/bin/femnn" --version))" >&2
