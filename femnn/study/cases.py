@@ -1,0 +1,114 @@
+"""One study case: apply its parameters to the base task, run each model, collect the outputs.
+
+Parameters act as follows (SI inside; the ``_mm`` ones are converted here):
+``youngs_modulus_Pa``/``thickness_mm``/``poisson_ratio`` replace the material and thickness,
+``load_scale`` multiplies every applied force, ``prune_bond`` removes a bond (a mechanism makes the
+case fail with the free nodes named), ``width_seed`` perturbs every width by a factor
+``1 + width_perturbation * N(0, 1)`` (seeded, clipped to the bounds); geometry, mesh and solver
+parameters go to the FEM models only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from femnn.network import Task, load_task
+
+
+def prepare_task(study, params: dict) -> tuple[Task, dict | None]:
+    """The base task with this case's network/material/load parameters applied, and the test split."""
+    task = load_task(study.base)
+    split = None
+    if study.widths:
+        from femnn.train.runs import apply_run_widths
+
+        task, _ = apply_run_widths(task, study.widths)
+        sp = Path(study.widths) / "split.json"
+        if sp.is_file():
+            split = json.loads(sp.read_text())
+    net = task.network
+    mat = net.material
+    if "youngs_modulus_Pa" in params:
+        mat = dataclasses.replace(mat, youngs_modulus_Pa=float(params["youngs_modulus_Pa"]))
+    if "poisson_ratio" in params:
+        mat = dataclasses.replace(mat, poisson_ratio=float(params["poisson_ratio"]))
+    net = dataclasses.replace(net, material=mat)
+    if "thickness_mm" in params:
+        net = dataclasses.replace(net, thickness_m=float(params["thickness_mm"]) * 1e-3)
+    if params.get("width_seed") is not None:
+        rel = float(params.get("width_perturbation", 0.05))
+        rng = np.random.default_rng(int(params["width_seed"]))
+        lo, hi = net.width_bounds_m
+        net = net.with_widths(np.clip(net.widths_m * (1 + rel * rng.standard_normal(net.n_bonds)), lo, hi))
+    if params.get("prune_bond") is not None:
+        net = net.without_bonds([int(params["prune_bond"])])
+    task = task.with_network(net)
+    if "load_scale" in params:
+        task = dataclasses.replace(task, input_scale_N=task.input_scale_N * float(params["load_scale"]))
+    return task, split
+
+
+def eval_indices(task: Task, split) -> np.ndarray:
+    """Samples a case reports on: the run's test split if there is one, else every sample."""
+    if task.kind != "single" and split and split.get("test"):
+        return np.asarray(split["test"])
+    return np.arange(task.n_samples)
+
+
+def run_bar(task: Task, split, outputs) -> dict:
+    from femnn.bars import BarModel
+    from femnn.train import TaskProblem
+
+    t0 = time.perf_counter()
+    prob = TaskProblem(task, BarModel(task.network))
+    idx = eval_indices(task, split)
+    ev = prob.evaluate(task.network.stiffness_N_per_m(), idx, full_u=True)
+    fac = prob.model.factorize(task.network.stiffness_N_per_m())
+    out = {"loss": ev.loss}
+    if task.kind == "single":
+        u = ev.u[0]
+        e = prob.model.elongations(u)
+        rhs = np.zeros((task.network.n_nodes * 2,))
+        from femnn.train.losses import loss_and_grad
+
+        _, g = loss_and_grad(task, ev.u_out, task.Y[idx])
+        rhs[task.output_dofs] = g[0]
+        u_adj = fac.adjoint(rhs.reshape(-1, 2))
+        e_adj = prob.model.elongations(u_adj)
+        out.update(u=u, elongation=e, adjoint_elongation=e_adj, gradient_k=e_adj * e)
+    else:
+        out["gradient_k"] = ev.gradient_k
+        out.update(prob.metrics(ev, idx))
+    out["seconds"] = time.perf_counter() - t0
+    return {k: v for k, v in out.items() if k in outputs or k in ("accuracy", "error") and "accuracy" in outputs}
+
+
+def run_fem(comm, task: Task, split, params: dict, dim: int, outputs) -> dict:
+    """FEM model of the case on ``comm`` (all ranks of the case's group call this)."""
+    from femnn.study.fem_bridge import run_fem_case
+
+    return run_fem_case(comm, task, split, params, dim, outputs)
+
+
+def run_case(comm, study, params: dict) -> dict:
+    """All models of one case -> ``{"outputs": {model: {...}}, "seconds": s}`` (raises on failure)."""
+    t0 = time.perf_counter()
+    task, split = prepare_task(study, params)
+    res = {}
+    for m in study.models:
+        if m == "bar":
+            res[m] = run_bar(task, split, study.outputs)
+        else:
+            res[m] = run_fem(comm, task, split, params, 2 if m == "fem2d" else 3, study.outputs)
+    if "calibration" in study.outputs and "bar" in res:
+        for m, r in res.items():
+            if m != "bar" and "u" in r and "u" in res["bar"]:
+                ub, uf = np.asarray(res["bar"]["u"]).ravel(), np.asarray(r["u"]).ravel()
+                # one global factor c on k: u_bar / c best fits u_fem in least squares
+                r["calibration"] = float(ub @ ub / (ub @ uf)) if ub @ uf else None
+    return {"outputs": res, "seconds": time.perf_counter() - t0}
