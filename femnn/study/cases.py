@@ -11,6 +11,7 @@ parameters go to the FEM models only.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from pathlib import Path
@@ -20,17 +21,24 @@ import numpy as np
 from femnn.network import Task, load_task
 
 
-def prepare_task(study, params: dict) -> tuple[Task, dict | None]:
-    """The base task with this case's network/material/load parameters applied, and the test split."""
-    task = load_task(study.base)
+@functools.lru_cache(maxsize=4)
+def _base(base: str, widths: str | None) -> tuple[Task, dict | None]:
+    """The study's base task (and the run's split), read once per process: tasks are immutable."""
+    task = load_task(base)
     split = None
-    if study.widths:
+    if widths:
         from femnn.train.runs import apply_run_widths
 
-        task, _ = apply_run_widths(task, study.widths)
-        sp = Path(study.widths) / "split.json"
+        task, _ = apply_run_widths(task, widths)
+        sp = Path(widths) / "split.json"
         if sp.is_file():
             split = json.loads(sp.read_text())
+    return task, split
+
+
+def prepare_task(study, params: dict) -> tuple[Task, dict | None]:
+    """The base task with this case's network/material/load parameters applied, and the test split."""
+    task, split = _base(study.base, study.widths)
     net = task.network
     mat = net.material
     if "youngs_modulus_Pa" in params:
