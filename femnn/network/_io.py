@@ -46,7 +46,7 @@ STRESS_UNITS = {"Pa": 1.0, "kPa": 1e3, "MPa": 1e6}
 DENSITY_UNITS = {"kg/m^3": 1.0, "kg/m3": 1.0, "g/cm^3": 1e3, "g/cm3": 1e3}
 FORCE_UNITS = {"N": 1.0, "mN": 1e-3}
 COMPONENTS = {"x": 0, "y": 1}
-LOSSES = ("mse", "ce-normalised", "ce-softmax")
+LOSSES = ("mse", "ce-normalised", "ce-softmax", "ce-ratio-softmax")
 TRAINING_DEFAULTS = {
     "learning_rate": 0.005,
     "beta": 10.0,
@@ -382,6 +382,7 @@ def load_task(name_or_path) -> Task:
         raise InputError(src, "loss.kind", f"{loss!r}; expected one of {list(LOSSES)}")
     weight = _number(lt.get("weight", 0.5), src, "loss.weight", positive=True)
     sm_scale = _number(lt.get("softmax_scale_per_m", 1.0), src, "loss.softmax_scale_per_m", positive=True) / ls
+    temperature = _number(lt.get("temperature", 20.0), src, "loss.temperature", positive=True)
     n_out = len(output_dofs)
     class_names: tuple = ()
     # ---- data ----
@@ -433,7 +434,7 @@ def load_task(name_or_path) -> Task:
             raise InputError(src, "inputs.normalise", f"{norm!r}; expected 'max' or 'none'")
         if kind == "classification":
             if loss == "mse":
-                raise InputError(src, "loss.kind", "classification needs a cross-entropy loss ('ce-normalised' or 'ce-softmax')")
+                raise InputError(src, "loss.kind", "classification needs a cross-entropy loss ('ce-normalised', 'ce-ratio-softmax' or 'ce-softmax')")
             if Y.min() < 0 or Y.max() >= n_out:
                 raise InputError(src, "data", f"class labels {int(Y.min())}..{int(Y.max())} do not fit {n_out} outputs")
         elif loss != "mse":
@@ -450,7 +451,7 @@ def load_task(name_or_path) -> Task:
     return Task(
         name=str(data.get("name", path.stem)), network=network, kind=kind,
         input_dofs=dofs, input_columns=cols, input_scale_N=scales, output_dofs=output_dofs,
-        loss=loss, X=X, Y=Y, loss_weight=weight, softmax_scale_per_m=sm_scale, training=tr,
+        loss=loss, X=X, Y=Y, loss_weight=weight, softmax_scale_per_m=sm_scale, temperature=temperature, training=tr,
         description=str(data.get("description", "")), source=src, class_names=class_names,
     )
 

@@ -152,6 +152,7 @@ class Task:
     loss : str                          "mse", "ce-normalised" or "ce-softmax"
     loss_weight : float                 MSE: L = weight * sum (u - t)^2
     softmax_scale_per_m : float         ce-softmax: p = softmax(scale * |u|)
+    temperature : float                 ce-ratio-softmax: p = softmax(τ |u| / Σ|u|), dimensionless
     X : (n_samples, n_inputs) float64   inputs (already normalised as the task file says)
     Y : (n_samples, n_outputs) float64 targets (m), or (n_samples,) int64 class labels
     training : dict                     hyper-parameters from the task file (see ``TRAINING_DEFAULTS``)
@@ -169,6 +170,7 @@ class Task:
     Y: np.ndarray
     loss_weight: float = 0.5
     softmax_scale_per_m: float = 1.0
+    temperature: float = 20.0
     training: dict = field(default_factory=dict)
     description: str = ""
     source: str = "<generated>"
@@ -187,7 +189,7 @@ class Task:
 
     @property
     def is_classification(self) -> bool:
-        return self.loss in ("ce-normalised", "ce-softmax")
+        return self.loss in ("ce-normalised", "ce-softmax", "ce-ratio-softmax")
 
     @property
     def n_samples(self) -> int:

@@ -8,6 +8,11 @@ All functions take ``u_out`` (n_samples, n_outputs) in metres and return the per
 * ``ce-normalised`` (the authors' code, and femnn's choice for the paper's tasks):
   p_c = |u_c| / Σ_j |u_j|, l = -log p_t, ∂l/∂u_c = sign(u_c) / Σ_j |u_j| - δ_ct / u_t.
   It trains at millimetre displacements because p depends only on ratios of |u|.
+* ``ce-ratio-softmax`` (femnn's sharpened form): z_c = τ |u_c| / Σ_j |u_j|, p = softmax(z),
+  l = -log p_t, ∂l/∂u_j = τ sign(u_j) / S · [(p_j - δ_jt) - Σ_c (p_c - δ_ct) |u_c| / S], S = Σ|u|.
+  Scale-free like ``ce-normalised`` but with a margin: at τ ≈ 20 an unconstrained linear |G x|
+  readout of Iris reaches 0.96 test accuracy where ``ce-normalised``'s optimum gives 0.81
+  (bench/bench_tasks.py).
 * ``ce-softmax`` (the paper's text): p = softmax(s |u|), l = -log p_t,
   ∂l/∂u_c = s sign(u_c) (p_c - δ_ct). With s = 1 /m and |u| ~ 1e-3 m, p is nearly uniform
   (p_c ≈ 1/n + O(1e-3)), so its gradients are tiny; raise ``softmax_scale_per_m`` to use it.
@@ -34,6 +39,21 @@ def ce_normalised(u_out, labels):
     return loss, g
 
 
+def ce_ratio_softmax(u_out, labels, temperature=20.0):
+    a = np.abs(u_out)
+    S = a.sum(axis=1, keepdims=True)
+    z = temperature * a / S
+    z = z - z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    rows = np.arange(u_out.shape[0])
+    loss = -np.log(p[rows, labels])
+    d = p.copy()
+    d[rows, labels] -= 1.0
+    g = temperature * np.sign(u_out) / S * (d - (d * a).sum(axis=1, keepdims=True) / S)
+    return loss, g
+
+
 def ce_softmax(u_out, labels, scale_per_m=1.0):
     z = scale_per_m * np.abs(u_out)
     z = z - z.max(axis=1, keepdims=True)
@@ -53,6 +73,8 @@ def loss_and_grad(task, u_out, Y):
         return mse(u_out, np.atleast_2d(Y), task.loss_weight)
     if task.loss == "ce-normalised":
         return ce_normalised(u_out, np.asarray(Y, dtype=np.int64))
+    if task.loss == "ce-ratio-softmax":
+        return ce_ratio_softmax(u_out, np.asarray(Y, dtype=np.int64), task.temperature)
     if task.loss == "ce-softmax":
         return ce_softmax(u_out, np.asarray(Y, dtype=np.int64), task.softmax_scale_per_m)
     raise ValueError(f"unknown loss {task.loss!r}")

@@ -56,7 +56,7 @@ def _random_task(loss, seed=0):
                 output_dofs=2 * outs, loss=loss, X=X, Y=Y, loss_weight=0.5, softmax_scale_per_m=300.0)
 
 
-@pytest.mark.parametrize("loss", ["mse", "ce-normalised", "ce-softmax"])
+@pytest.mark.parametrize("loss", ["mse", "ce-normalised", "ce-softmax", "ce-ratio-softmax"])
 def test_random_larger_network(loss):
     """Every loss on a random ~190-bond network, 12-sample batch: adjoint = central FD to 1e-6."""
     t = _random_task(loss)

@@ -3,13 +3,14 @@
 import numpy as np
 import pytest
 
-from femnn.train.losses import ce_normalised, ce_softmax, mse, predict
+from femnn.train.losses import ce_normalised, ce_ratio_softmax, ce_softmax, mse, predict
 
 
 @pytest.mark.parametrize("fn", [
     lambda u, y: mse(u, y[0], 0.5),
     lambda u, y: ce_normalised(u, y[1]),
     lambda u, y: ce_softmax(u, y[1], 800.0),
+    lambda u, y: ce_ratio_softmax(u, y[1], 20.0),
 ])
 def test_loss_gradients(fn):
     """∂l_s/∂u_c by central differences (h = 1e-9 m) matches the analytic gradient to 1e-6."""

@@ -134,3 +134,13 @@ def test_task_switch_and_damage():
     before = prob.metrics(prob.evaluate(dam.network.stiffness_N_per_m(), te, gradient=False), te)["accuracy"]
     r = train(dam, cfg, split=a.split, problem=prob)
     assert r.history[-1]["test_accuracy"] > before
+
+
+def test_iris_sharp_reaches_095():
+    """Past the paper: the same printable network (widths 1.5-2.5 mm) with the sharpened loss
+    softmax(20 |u| / Σ|u|) (task iris-sharp, lr 0.02, 100 epochs) averages >= 0.95 test accuracy over
+    20 seeded splits (measured 0.962)."""
+    t = load_task("iris-sharp")
+    prob = TaskProblem(t)
+    accs = [train(t, TrainConfig(seed=s), problem=prob).history[-1]["test_accuracy"] for s in range(20)]
+    assert np.mean(accs) >= 0.95
