@@ -238,6 +238,10 @@ class Factorization:
             else:
                 import pypardiso
 
+                # A zero diagonal means a DOF no bar touches (a mechanism), and PARDISO's symmetric
+                # modes need every diagonal entry stored: an empty row makes MKL crash, not fail.
+                if not np.all(self.D.diagonal() > 0):
+                    model._raise_modes("a DOF without stiffness")
                 self._A = sp.triu(self.D, format="csr")
                 self._A.sort_indices()
                 self._pardiso = pypardiso.PyPardisoSolver(mtype=2)
