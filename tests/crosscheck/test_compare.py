@@ -35,7 +35,7 @@ def test_compare_pass_and_fail(tmp_path):
     assert res["pass"], res["checks"]
     r = res["models"]["bar"]
     assert abs(r["u_outputs_rel_error"] - 0.1) < 1e-9  # u_ref = u_bar / 0.9, so u_bar - u_ref = -0.1 u_ref
-    assert r["gradient_sign_agreement"] == 1.0 and r["gradient_spearman"] > 0.999
+    assert r["gradient_sign_agreement"] == 1.0 and r["gradient_spearman"] > 0.99
     bad_g = ref.gradient_k.copy()
     b = int(np.argmax(np.abs(bad_g)))
     bad_g[b] *= -1
