@@ -49,7 +49,7 @@ def iris_table(repeats):
 
 def gradient_table(rows_list):
     print("## One gradient: adjoint vs finite differences (triangular lattices)\n")
-    print("| rows | nodes | bonds | backend | setup s | factorise+2 solves s | one solve s | FD s (bonds+1 solves) | FD / adjoint |")
+    print("| rows | nodes | bonds | backend | setup s (model, ordering, zero-mode check) | gradient s (factorise + 2 solves) | one solve s | FD s (bonds+1 solves) | FD / adjoint |")
     print("|---|---|---|---|---|---|---|---|---|")
     for rows in rows_list:
         net = make_network("triangular", rows=rows)

@@ -191,6 +191,15 @@ class BarModel:
             self._check_rigidity_factor(fac)
         return fac
 
+    def _pardiso_solver(self, A):
+        """One PARDISO instance per model (SPD mode, parallel nested-dissection ordering)."""
+        if getattr(self, "_ps", None) is None:
+            import pypardiso
+
+            self._ps = pypardiso.PyPardisoSolver(mtype=2)
+            self._ps.set_iparm(2, 3)
+        return self._ps
+
     # ---- conveniences --------------------------------------------------------------------
     def elongations(self, u) -> np.ndarray:
         """e = C u for u of shape (..., n_nodes, 2) -> (..., n_bonds)."""
@@ -244,12 +253,28 @@ class Factorization:
                     model._raise_modes("a DOF without stiffness")
                 self._A = sp.triu(self.D, format="csr")
                 self._A.sort_indices()
-                self._pardiso = pypardiso.PyPardisoSolver(mtype=2)
-                self._pardiso.set_phase(12)
-                try:
-                    self._pardiso._call_pardiso(self._A, np.zeros((self._A.shape[0], 1)))
-                except pypardiso.pardiso_wrapper.PyPardisoError:  # -4: zero pivot (not positive definite)
-                    model._raise_modes("PARDISO found a zero pivot")
+                self._pardiso = model._pardiso_solver(self._A)
+                self._numeric_factorization()
+
+    def _numeric_factorization(self):
+        """PARDISO phase 22 (numerical) on the model's solver; phase 11 (ordering, symbolic) runs only
+        when the sparsity pattern is new. D's pattern does not depend on k, so training loops pay
+        the parallel nested-dissection ordering once."""
+        import pypardiso
+
+        ps, A = self._pardiso, self._A
+        key = (A.indptr.tobytes(), A.indices.tobytes())
+        try:
+            if getattr(ps, "_femnn_pattern", None) != key:
+                ps.set_phase(11)
+                ps._call_pardiso(A, np.zeros((A.shape[0], 1)))
+                ps._femnn_pattern = key
+            ps.set_phase(22)
+            ps._call_pardiso(A, np.zeros((A.shape[0], 1)))
+        except pypardiso.pardiso_wrapper.PyPardisoError:  # -4: zero pivot (not positive definite)
+            ps._femnn_pattern = None
+            self.model._raise_modes("PARDISO found a zero pivot")
+        ps._femnn_owner = self
 
     def solve_free(self, b: np.ndarray) -> np.ndarray:
         """Solve D x = b on the free DOFs; b is (n_free,) or (n_free, n_rhs)."""
@@ -258,9 +283,10 @@ class Factorization:
             return x
         if self.backend == "splu":
             return self._lu.solve(np.asarray(b, dtype=float))
+        if getattr(self._pardiso, "_femnn_owner", None) is not self:
+            self._numeric_factorization()  # another k was factorised since: redo ours (never stale factors)
         self._pardiso.set_phase(33)  # solve only: reuse the stored factors
-        x = self._pardiso._call_pardiso(self._A, np.asfortranarray(b, dtype=float))
-        return x
+        return self._pardiso._call_pardiso(self._A, np.asfortranarray(b, dtype=float))
 
     def solve(self, F) -> np.ndarray:
         """Displacements (..., n_nodes, 2) for forces (..., n_nodes, 2); loads on fixed DOFs are reactions (ignored)."""

@@ -89,3 +89,19 @@ def test_backends_agree_on_large_lattice():
     us = [BarModel(n, backend=b).solve(F).u for b in ("dense", "splu", "pardiso")]
     for u in us[1:]:
         assert np.linalg.norm(u - us[0]) < 1e-10 * np.linalg.norm(us[0])
+
+
+def test_pardiso_factorisations_never_go_stale():
+    """PARDISO keeps one set of factors per model: a solution made with k1 still solves with k1 after a
+    factorisation with k2 (it refactorises itself), matching SuperLU for both."""
+    from femnn.network import make_network
+
+    n = make_network("triangular", rows=10)
+    F = np.random.default_rng(3).normal(size=(n.n_nodes, 2)) * 1e-3
+    k1, k2 = n.stiffness_N_per_m(), n.stiffness_N_per_m() * np.linspace(0.7, 1.3, n.n_bonds)
+    bm = BarModel(n, backend="pardiso")
+    f1 = bm.factorize(k1)
+    f2 = bm.factorize(k2)
+    ref = BarModel(n, backend="splu")
+    for f, k in ((f1, k1), (f2, k2), (f1, k1)):
+        assert np.allclose(f.solve(F), ref.factorize(k).solve(F), rtol=1e-10, atol=1e-16)
