@@ -39,30 +39,27 @@ def ce_normalised(u_out, labels):
     return loss, g
 
 
-def ce_ratio_softmax(u_out, labels, temperature=20.0):
-    a = np.abs(u_out)
-    S = a.sum(axis=1, keepdims=True)
-    z = temperature * a / S
+def _softmax_ce(z, labels):
+    """-log softmax(z)_t per row and its gradient p - onehot(t) with respect to z."""
     z = z - z.max(axis=1, keepdims=True)
     p = np.exp(z)
     p /= p.sum(axis=1, keepdims=True)
-    rows = np.arange(u_out.shape[0])
+    rows = np.arange(z.shape[0])
     loss = -np.log(p[rows, labels])
-    d = p.copy()
-    d[rows, labels] -= 1.0
+    p[rows, labels] -= 1.0
+    return loss, p
+
+
+def ce_ratio_softmax(u_out, labels, temperature=20.0):
+    a = np.abs(u_out)
+    S = a.sum(axis=1, keepdims=True)
+    loss, d = _softmax_ce(temperature * a / S, labels)
     g = temperature * np.sign(u_out) / S * (d - (d * a).sum(axis=1, keepdims=True) / S)
     return loss, g
 
 
 def ce_softmax(u_out, labels, scale_per_m=1.0):
-    z = scale_per_m * np.abs(u_out)
-    z = z - z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(axis=1, keepdims=True)
-    rows = np.arange(u_out.shape[0])
-    loss = -np.log(p[rows, labels])
-    d = p.copy()
-    d[rows, labels] -= 1.0
+    loss, d = _softmax_ce(scale_per_m * np.abs(u_out), labels)
     return loss, scale_per_m * np.sign(u_out) * d
 
 
