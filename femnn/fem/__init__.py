@@ -1,0 +1,12 @@
+"""FEM of the printed part with DOLFINx (must be imported explicitly: ``import femnn.fem``).
+
+``solve_task(comm, task, mesh, cell_tags, ...)`` runs the forward and the adjoint load on ONE
+factorisation and reduces both fields to bar quantities (hub-mean displacements, elongations,
+e_adj ∘ e, and the FEM's exact ∂L/∂s_i). See :mod:`femnn.fem.elasticity` for the formulation.
+"""
+
+import dolfinx_solver  # noqa: F401  (before dolfinx/petsc4py/mpi4py: puts the wheel's libmpi on the path)
+
+from femnn.fem.solve import solve_loads, solve_task, write_fields
+
+__all__ = ["solve_task", "solve_loads", "write_fields"]

@@ -1,0 +1,255 @@
+"""Linear elasticity on a tagged network mesh: one assembled operator, one factorisation, many loads.
+
+Weak form (2D plane stress with thickness t, or 3D with t = 1):
+
+    a(u, v) = t ∫ s σ(u) : ε(v) dx,   σ = 2μ ε + λ* tr(ε) I,
+    λ* = 2 λ μ / (λ + 2 μ) in plane stress, λ in 3D,
+
+with s a piecewise-constant (DG0) stiffness scale, 1 by default. Loads: a total force F_j on
+node j is spread as a uniform body force over hub j's region H_j, so its load functional is
+F_j · (1/|H_j|) ∫_{H_j} v dx = F_j · P_j v, where P_j v is the hub-mean operator that also
+defines the hub displacement ū_j = P_j u. No point load, hence no mesh-dependent singularity; and
+because the load operator is Pᵀ, the adjoint load -Pᵀ ∂L/∂ū "applied the same way" makes the
+discrete adjoint exact: K u_adj = -Pᵀ ∂L/∂ū, ∂L/∂s_i = +t ∫_{region i} σ(u) : ε(u_adj) dx
+(paper's sign convention; tests/fem/test_adjoint.py checks it by finite differences).
+
+Fixed nodes: every DOF in the cells of their hubs is clamped (the hub is glued to the frame).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def _max_op():
+    from mpi4py import MPI
+
+    return MPI.MAX
+
+
+def _lame(E, nu, plane_stress):
+    mu = E / (2 * (1 + nu))
+    lam = E * nu / ((1 + nu) * (1 - 2 * nu))
+    if plane_stress:
+        lam = 2 * lam * mu / (lam + 2 * mu)
+    return mu, lam
+
+
+@dataclass
+class RegionMaps:
+    """Owned cells per tag and their measures (|H_j| summed over ranks)."""
+
+    tags: np.ndarray       # tag of each owned cell (0 if untagged)
+    measure: dict          # tag -> global measure (area in 2D, volume in 3D)
+
+
+class ElasticityProblem:
+    """Assembles K once on ``mesh`` and factorises it once; solves any number of hub load cases.
+
+    Parameters
+    ----------
+    comm : MPI communicator of the mesh
+    mesh, cell_tags : dolfinx mesh and its cell MeshTags (hub and bond regions)
+    youngs_modulus_Pa, poisson_ratio, thickness_m : material and (2D) out-of-plane thickness
+    fixed_tags : cell tags whose DOFs are clamped
+    degree : Lagrange degree (2 by default: degree 1 locks near ν = 0.5)
+    solver : "lu" (MUMPS) or "cg" (CG + GAMG with the rigid-body near-nullspace)
+    scale : optional dict tag -> stiffness scale s (default 1)
+    """
+
+    def __init__(self, comm, mesh, cell_tags, youngs_modulus_Pa, poisson_ratio, thickness_m, fixed_tags,
+                 degree=2, solver="lu", scale=None, rtol=1e-10):
+        import dolfinx
+        import dolfinx.fem.petsc as fpetsc
+        import ufl
+        from petsc4py import PETSc
+
+        self.comm, self.mesh, self.cell_tags = comm, mesh, cell_tags
+        self.gdim = mesh.geometry.dim
+        self.tdim = mesh.topology.dim
+        self.t = float(thickness_m) if self.tdim == 2 else 1.0
+        self.degree = degree
+        self.solver_kind = solver
+        t0 = time.perf_counter()
+        V = dolfinx.fem.functionspace(mesh, ("Lagrange", degree, (self.gdim,)))
+        self.V = V
+        W0 = dolfinx.fem.functionspace(mesh, ("DG", 0))
+        W0v = dolfinx.fem.functionspace(mesh, ("DG", 0, (self.gdim,)))
+        self.W0, self.W0v = W0, W0v
+        n_owned = mesh.topology.index_map(self.tdim).size_local
+        tags = np.zeros(n_owned, dtype=np.int64)
+        sel = cell_tags.indices < n_owned
+        tags[cell_tags.indices[sel]] = cell_tags.values[sel]
+        self.cell_tag_of = tags
+        self.s = dolfinx.fem.Function(W0)
+        self.s.x.array[:] = 1.0
+        if scale:
+            self.set_scale(scale, update=False)
+        mu, lam = _lame(float(youngs_modulus_Pa), float(poisson_ratio), self.tdim == 2)
+        self.mu, self.lam = mu, lam
+        u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+        self._eps = lambda w: ufl.sym(ufl.grad(w))
+        self._sigma = lambda w: 2 * mu * self._eps(w) + lam * ufl.tr(self._eps(w)) * ufl.Identity(self.gdim)
+        self.a = dolfinx.fem.form(self.t * self.s * ufl.inner(self._sigma(u), self._eps(v)) * ufl.dx)
+        # body force per unit volume as a DG0 vector field (hub-mean load operator Pᵀ)
+        self.b = dolfinx.fem.Function(W0v)
+        self.L = dolfinx.fem.form(self.t * ufl.inner(self.b, v) * ufl.dx)
+        # per-cell integrals used by the reductions
+        q = ufl.TestFunction(W0)
+        self._cell_measure = dolfinx.fem.form(q * ufl.dx)
+        self.u_h = dolfinx.fem.Function(V, name="u")
+        self.u_adj = dolfinx.fem.Function(V, name="u_adjoint")
+        qv = ufl.TestFunction(W0v)
+        # dedicated copies, so that reducing one field never overwrites another
+        self._p1, self._p2 = dolfinx.fem.Function(V), dolfinx.fem.Function(V)
+        self._cell_u = dolfinx.fem.form(ufl.inner(self._p1, qv) * ufl.dx)
+        self._cell_energy = dolfinx.fem.form(self.t * q * ufl.inner(self._sigma(self._p1), self._eps(self._p2)) * ufl.dx)
+        cm = fpetsc.assemble_vector(self._cell_measure)
+        cm_arr = cm.array_r[:n_owned].copy()
+        cm.destroy()
+        n_tags = comm.allreduce(int(tags.max(initial=0)) + 1, op=_max_op())
+        n_tags = max(n_tags, comm.allreduce(int(cell_tags.values.max(initial=0)) + 1, op=_max_op()))
+        meas = np.zeros(n_tags)
+        np.add.at(meas, tags, cm_arr)
+        meas = comm.allreduce(meas)
+        self.measure = meas
+        self.n_owned = n_owned
+        # Dirichlet: all DOFs of the cells of fixed hubs
+        fixed_cells = np.flatnonzero(np.isin(tags, np.asarray(list(fixed_tags))))
+        ghost_sel = np.isin(cell_tags.values, np.asarray(list(fixed_tags)))
+        fixed_cells = np.unique(np.concatenate([fixed_cells, cell_tags.indices[ghost_sel]])).astype(np.int32)
+        mesh.topology.create_connectivity(self.tdim, self.tdim)
+        dofs = dolfinx.fem.locate_dofs_topological(V, self.tdim, fixed_cells)
+        self.bc = dolfinx.fem.dirichletbc(np.zeros(self.gdim, dtype=PETSc.ScalarType), dofs, V)
+        self._fpetsc = fpetsc
+        self.A = fpetsc.assemble_matrix(self.a, bcs=[self.bc])
+        self.A.assemble()
+        self.seconds_assemble = time.perf_counter() - t0
+        self.ksp = PETSc.KSP().create(comm)
+        self.ksp.setOptionsPrefix(f"femnn_forward_{id(self)}_")
+        self.ksp.setOperators(self.A)
+        pc = self.ksp.getPC()
+        if solver == "lu":
+            self.ksp.setType("preonly")
+            pc.setType("lu")
+            pc.setFactorSolverType("mumps")
+        elif solver == "cg":
+            self.ksp.setType("cg")
+            pc.setType("gamg")
+            self.ksp.setTolerances(rtol=rtol, atol=0.0, max_it=5000)
+            self.A.setNearNullSpace(self._rigid_modes())
+        else:
+            raise ValueError(f"unknown solver {solver!r}; expected 'lu' or 'cg'")
+        self.ksp.setFromOptions()
+        self.n_factorizations = 0
+        self.iterations = []
+        self.dofs = V.dofmap.index_map.size_global * V.dofmap.index_map_bs
+
+    def _rigid_modes(self):
+        """Rigid-body modes (3 in 2D, 6 in 3D) as a PETSc near-nullspace, from owned DOFs only."""
+        from petsc4py import PETSc
+
+        V = self.V
+        bs = V.dofmap.index_map_bs
+        n_own = V.dofmap.index_map.size_local
+        x = V.tabulate_dof_coordinates()[:n_own]
+        modes = []
+        for c in range(self.gdim):
+            m = np.zeros((n_own, bs))
+            m[:, c] = 1.0
+            modes.append(m)
+        rot = [(0, 1)] if self.gdim == 2 else [(0, 1), (1, 2), (2, 0)]
+        for i, j in rot:
+            m = np.zeros((n_own, bs))
+            m[:, i] = -x[:, j]
+            m[:, j] = x[:, i]
+            modes.append(m)
+        vecs = []
+        for m in modes:
+            v = self.A.createVecLeft()
+            v.array[:] = m.ravel()
+            vecs.append(v)
+        for i, v in enumerate(vecs):  # modified Gram-Schmidt (collective dot products)
+            for w in vecs[:i]:
+                v.axpy(-v.dot(w), w)
+            v.normalize()
+        return PETSc.NullSpace().create(vectors=vecs, comm=self.comm)
+
+    def set_scale(self, scale: dict, update: bool = True):
+        """Stiffness scale s per cell tag (other cells keep theirs); reassembles K if ``update``."""
+        for tag, val in scale.items():
+            self.s.x.array[: self.n_owned][self.cell_tag_of == tag] = val
+        self.s.x.scatter_forward()
+        if update:
+            self.A.zeroEntries()
+            self._fpetsc.assemble_matrix(self.A, self.a, bcs=[self.bc])
+            self.A.assemble()
+            self.ksp.setOperators(self.A)
+
+    # ---- loads and reductions -----------------------------------------------------------
+    def _set_body_force(self, F_nodes, hub_tag):
+        """b = F_j / (t |H_j|) on hub j's cells (so ∫ t b·v = F_j · P_j v)."""
+        arr = np.zeros((self.n_owned, self.gdim))
+        for j, Fj in enumerate(np.asarray(F_nodes)):
+            if not np.any(Fj):
+                continue
+            tag = hub_tag(j)
+            arr[self.cell_tag_of == tag, :2] = Fj / (self.t * self.measure[tag])
+        self.b.x.array[: self.n_owned * self.gdim] = arr.ravel()
+        self.b.x.scatter_forward()
+
+    def solve(self, F_nodes, hub_tag, out=None):
+        """Displacement field for hub forces F_nodes (n_nodes, 2) N, reusing the factorisation."""
+        from petsc4py import PETSc
+
+        out = self.u_h if out is None else out
+        self._set_body_force(F_nodes, hub_tag)
+        rhs = self._fpetsc.assemble_vector(self.L)
+        rhs.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        self._fpetsc.set_bc(rhs, [self.bc])
+        first = self.n_factorizations == 0
+        self.ksp.solve(rhs, out.x.petsc_vec)
+        if first:
+            self.n_factorizations = 1
+        reason = self.ksp.getConvergedReason()
+        rhs.destroy()
+        if reason <= 0:
+            raise RuntimeError(f"linear solver ({self.solver_kind}) failed to converge (PETSc reason {reason})")
+        self.iterations.append(self.ksp.getIterationNumber())
+        out.x.scatter_forward()
+        if not np.all(np.isfinite(out.x.array)):
+            raise RuntimeError("linear solver returned non-finite values (a mechanism or a singular operator?)")
+        return out
+
+    def hub_means(self, u_fn, n_nodes, hub_tag) -> np.ndarray:
+        """ū_j = (1/|H_j|) ∫_{H_j} u dx for every node (collective) -> (n_nodes, 2)."""
+        from petsc4py import PETSc
+
+        self._p1.x.array[:] = u_fn.x.array
+        vec = self._fpetsc.assemble_vector(self._cell_u)
+        vec.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        per_cell = vec.array_r[: self.n_owned * self.gdim].reshape(-1, self.gdim).copy()
+        vec.destroy()
+        tags = np.array([hub_tag(j) for j in range(n_nodes)])
+        sums = np.zeros((self.measure.size, self.gdim))  # same size on every rank (global tag range)
+        np.add.at(sums, self.cell_tag_of, per_cell)
+        sums = self.comm.allreduce(sums)
+        return sums[tags, :2] / self.measure[tags][:, None]
+
+    def region_energy(self, u_fn, v_fn, tags_of_interest) -> np.ndarray:
+        """t ∫_{region} σ(u):ε(v) dx for each tag in ``tags_of_interest`` (collective)."""
+        from petsc4py import PETSc
+
+        self._p1.x.array[:] = u_fn.x.array
+        self._p2.x.array[:] = v_fn.x.array
+        vec = self._fpetsc.assemble_vector(self._cell_energy)
+        vec.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        per_cell = vec.array_r[: self.n_owned].copy()
+        vec.destroy()
+        sums = np.zeros(self.measure.size)
+        np.add.at(sums, self.cell_tag_of, per_cell)
+        sums = self.comm.allreduce(sums)
+        return sums[np.asarray(tags_of_interest)]
