@@ -65,7 +65,7 @@ def run(args) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     res = train(task, cfg, split=split, checkpoint=out / "checkpoint.npz", resume=args.resume,
-                progress=not args.quiet and sys.stderr.isatty() or not args.quiet)
+                progress=not args.quiet)
     write_run(out, res, removed, plots=not args.no_plots)
     last = res.history[-1]
     keys = [k for k in ("loss", "train_accuracy", "test_accuracy", "train_error", "test_error") if last.get(k) is not None]
