@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from petsc4py import PETSc
 
-from conftest import bar_mesh, bar_task
+from fem_helpers import bar_mesh, bar_task
 from femnn.fem import solve_task
 from femnn.fem.elasticity import ElasticityProblem
 
@@ -83,7 +83,7 @@ SCRIPT = """
 import dolfinx_solver, json, sys
 sys.path.insert(0, {tests!r})
 from mpi4py import MPI
-from conftest import bar_mesh, bar_task
+from fem_helpers import bar_mesh, bar_task
 from femnn.fem import solve_task
 mesh, ct = bar_mesh(MPI.COMM_WORLD, n_bonds=3)
 r = solve_task(MPI.COMM_WORLD, bar_task(force=(0.01, 0.003)), mesh, ct, hub_tag=lambda j: 1 + j, bond_tag=lambda i: 3 + i)
