@@ -1,0 +1,146 @@
+"""The validation chain: network/task -> part -> mesh -> FEM forward/adjoint -> reduction -> comparison.
+
+Heavy stages (gmsh, DOLFINx, MPI) are imported inside the functions that need them. Every
+function that touches FEM takes ``comm`` first; gmsh builds the part on rank 0 only and DOLFINx
+distributes the mesh; only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from femnn.network import Network, Task, load_network, load_task
+from femnn.network._io import _read_toml, resolve
+
+
+@dataclass(frozen=True)
+class FemOptions:
+    """FEM settings shared by validate, crosscheck, converge and studies."""
+
+    degree: int = 2
+    refine: int = 0
+    solver: str = "lu"
+    poisson_ratio: float | None = None       # None: the network file's
+    hub_radius_mm: float | None = None       # None: derived from the width bounds and bond angles
+    neck_length_mm: float | None = None
+    elements_across_neck: int = 3
+    quick: bool = False                      # coarse meshes for tests and smoke runs
+    extra: dict = field(default_factory=dict)
+
+
+def default_task_for(network: Network) -> Task:
+    """The Fig. 1 experiment on any network: 0.098 N down on the lowest right-most node, loss
+    (u_y + 0.025 m)² on the lowest left-most node (for the paper's network: nodes 12 and 13)."""
+    fig1 = load_task("fig1")
+    x = network.nodes_m
+    low = np.flatnonzero(np.isclose(x[:, 1], x[:, 1].min(), atol=1e-9 * np.ptp(x)))
+    load_node = int(low[np.argmax(x[low, 0])])
+    out_node = int(low[np.argmin(x[low, 0])])
+    if load_node == out_node or load_node in network.fixed or out_node in network.fixed:
+        from femnn.errors import InputError
+
+        raise InputError(network.source, "", "no default load case for this network; give a task file (see geometry/fig1.toml)")
+    return dataclasses.replace(fig1, network=network, name=f"{network.name}-fig1", input_dofs=[2 * load_node, 2 * load_node + 1],
+                               output_dofs=[2 * out_node + 1], source=network.source)
+
+
+def load_task_or_network(name_or_path) -> Task:
+    """A task file, or a network file with :func:`default_task_for`."""
+    path = resolve(name_or_path)
+    data = _read_toml(path)
+    if "lattice" in data or "generator" in data:
+        return default_task_for(load_network(path))
+    return load_task(path)
+
+
+def _mesh(comm, net: Network, dim: int, opts: FemOptions):
+    """gmsh part + mesh on rank 0, distributed by DOLFINx -> (mesh, cell_tags, part info)."""
+    import gmsh
+    from dolfinx.io import gmsh as dgmsh
+
+    import femnn.part as part
+
+    info = None
+    with part.gmsh_session():
+        if comm.rank == 0:
+            info = part.build(net, dim=dim, hub_radius_m=None if opts.hub_radius_mm is None else opts.hub_radius_mm * 1e-3,
+                              neck_length_m=None if opts.neck_length_mm is None else opts.neck_length_mm * 1e-3,
+                              refine=opts.refine - (1 if opts.quick else 0), order=1,
+                              elements_across_neck=max(2, opts.elements_across_neck - (1 if opts.quick else 0)))
+        md = dgmsh.model_to_mesh(gmsh.model, comm, 0, gdim=dim)
+    return md.mesh, md.cell_tags, comm.bcast(info, root=0)
+
+
+def _with_material(task: Task, opts: FemOptions) -> Task:
+    if opts.poisson_ratio is None:
+        return task
+    net = task.network
+    return task.with_network(dataclasses.replace(net, material=dataclasses.replace(net.material, poisson_ratio=float(opts.poisson_ratio))))
+
+
+def fem_model(comm, task: Task, dim: int, opts: FemOptions = FemOptions()):
+    """Build the part (gmsh, rank 0), mesh it, convert to DOLFINx on ``comm``, solve forward and
+    adjoint, reduce -> :class:`femnn.crosscheck.ModelResult` named ``fem2d``/``fem3d``."""
+    import femnn.fem as fem
+    from femnn.part import tags
+
+    task = _with_material(task, opts)
+    net = task.network
+    t0 = time.perf_counter()
+    mesh, cell_tags, info = _mesh(comm, net, dim, opts)
+    t_mesh = time.perf_counter() - t0
+    res = fem.solve_task(comm, task, mesh, cell_tags, degree=opts.degree, solver=opts.solver,
+                         hub_tag=tags.hub_tag, bond_tag=lambda i: tags.bond_tag(i, net.n_nodes))
+    res.name = f"fem{dim}d"
+    res.extra.update({"seconds_mesh": t_mesh, "hub_radius_m": getattr(info, "hub_radius_m", None),
+                      "elements": getattr(info, "n_elements", None)})
+    return res
+
+
+def fem_data_model(comm, task: Task, dim: int, opts: FemOptions, idx) -> dict:
+    """A data-set task's samples ``idx`` through the FEM (one factorisation for all load cases):
+    mean loss and accuracy (classification) or relative output error (regression)."""
+    import femnn.fem as fem
+    from femnn.part import tags
+    from femnn.train.losses import loss_and_grad, predict, relative_error
+
+    task = _with_material(task, opts)
+    mesh, cell_tags, _ = _mesh(comm, task.network, dim, opts)
+    prob = fem.solve.make_problem(comm, task, mesh, cell_tags, degree=opts.degree, solver=opts.solver, hub_tag=tags.hub_tag)
+    idx = np.asarray(idx)
+    U = fem.solve_loads(comm, prob, task.loads_N(task.X[idx]), task.network.n_nodes, tags.hub_tag)
+    u_out = U.reshape(idx.size, -1)[:, task.output_dofs]
+    loss, _ = loss_and_grad(task, u_out, task.Y[idx])
+    out = {"loss": float(loss.mean()), "dofs": prob.dofs}
+    if task.is_classification:
+        out["accuracy"] = float(np.mean(predict(u_out) == task.Y[idx]))
+    else:
+        out["error"] = relative_error(u_out, task.Y[idx])
+    return out
+
+
+def richardson(values, ratio: float = 2.0) -> dict:
+    """Observed order p = log2((q₁-q₀)/(q₂-q₁)) from the last three refinements (h halving) and the
+    Richardson value q∞ = q₂ + (q₂-q₁)/(2^p - 1) with error bar |q∞ - q₂|."""
+    q0, q1, q2 = (float(v) for v in values[-3:])
+    d1, d2 = q1 - q0, q2 - q1
+    if d2 == 0 or d1 == 0 or d1 / d2 <= 0:
+        return {"order": None, "extrapolated": q2, "error_bar": abs(d2)}
+    p = float(np.log(d1 / d2) / np.log(ratio))
+    q_inf = q2 + d2 / (ratio ** p - 1)
+    return {"order": p, "extrapolated": q_inf, "error_bar": abs(q_inf - q2)}
+
+
+def write_fem_exports(out: Path, task: Task, res, comm) -> list[Path]:
+    """The FEM field in COMSOL's text format (rank 0 gathers) and VTX/XDMF files, if the engine gives them."""
+    import femnn.fem as fem
+
+    paths = []
+    if hasattr(fem, "write_fields") and "u_field" in res.extra:
+        paths += list(fem.write_fields(comm, out / f"{res.name}_fields", res) or [])
+    return paths
