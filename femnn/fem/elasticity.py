@@ -13,13 +13,20 @@ because the load operator is Pᵀ, the adjoint load -Pᵀ ∂L/∂ū "applied th
 discrete adjoint exact: K u_adj = -Pᵀ ∂L/∂ū, ∂L/∂s_i = +t ∫_{region i} σ(u) : ε(u_adj) dx
 (paper's sign convention; tests/fem/test_adjoint.py checks it by finite differences).
 
-Fixed nodes: every DOF in the cells of their hubs is clamped (the hub is glued to the frame).
+Fixed nodes: every DOF in the cells of their hubs is clamped (the whole hub REGION, not only its
+boundary: the printed hub is glued/pinned to the frame over its full face, and clamping the region
+keeps the fixed hub's mean displacement exactly 0, as the bar model assumes).
+
+Failure is loud: an empty hub region, a solver that does not converge (PETSc reason <= 0) or a
+non-finite solution raises instead of returning NaN.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+
+import warnings
 
 import numpy as np
 
@@ -28,6 +35,12 @@ def _max_op():
     from mpi4py import MPI
 
     return MPI.MAX
+
+
+def _land_op():
+    from mpi4py import MPI
+
+    return MPI.LAND
 
 
 def _lame(E, nu, plane_stress):
@@ -58,10 +71,12 @@ class ElasticityProblem:
     degree : Lagrange degree (2 by default: degree 1 locks near ν = 0.5)
     solver : "lu" (MUMPS) or "cg" (CG + GAMG with the rigid-body near-nullspace)
     scale : optional dict tag -> stiffness scale s (default 1)
+    rtol : CG tolerance on the true (unpreconditioned) residual
+    max_residual : every solve checks |b - K u| / |b| and raises above this (singular K, failed solve)
     """
 
     def __init__(self, comm, mesh, cell_tags, youngs_modulus_Pa, poisson_ratio, thickness_m, fixed_tags,
-                 degree=2, solver="lu", scale=None, rtol=1e-10):
+                 degree=2, solver="lu", scale=None, rtol=1e-10, max_residual=1e-6):
         import dolfinx
         import dolfinx.fem.petsc as fpetsc
         import ufl
@@ -73,6 +88,7 @@ class ElasticityProblem:
         self.t = float(thickness_m) if self.tdim == 2 else 1.0
         self.degree = degree
         self.solver_kind = solver
+        self.max_residual = float(max_residual)
         t0 = time.perf_counter()
         V = dolfinx.fem.functionspace(mesh, ("Lagrange", degree, (self.gdim,)))
         self.V = V
@@ -117,6 +133,10 @@ class ElasticityProblem:
         meas = comm.allreduce(meas)
         self.measure = meas
         self.n_owned = n_owned
+        self.check_tags(fixed_tags, "fixed hub")
+        if float(poisson_ratio) > 0.49 + 1e-12:
+            warnings.warn(f"Poisson ratio {poisson_ratio} > 0.49: displacement elements lock near incompressibility "
+                          "(use degree >= 2; a mixed u-p formulation would be needed beyond this)", stacklevel=2)
         # Dirichlet: all DOFs of the cells of fixed hubs
         fixed_cells = np.flatnonzero(np.isin(tags, np.asarray(list(fixed_tags))))
         ghost_sel = np.isin(cell_tags.values, np.asarray(list(fixed_tags)))
@@ -140,11 +160,13 @@ class ElasticityProblem:
             self.ksp.setType("cg")
             pc.setType("gamg")
             self.ksp.setTolerances(rtol=rtol, atol=0.0, max_it=5000)
+            self.ksp.setNormType(PETSc.KSP.NormType.UNPRECONDITIONED)  # rtol on the true residual
             self.A.setNearNullSpace(self._rigid_modes())
         else:
             raise ValueError(f"unknown solver {solver!r}; expected 'lu' or 'cg'")
         self.ksp.setFromOptions()
-        self.n_factorizations = 0
+        self.n_factorizations = 0   # numeric LU factorisations done (0 for CG)
+        self._factor_stale = True
         self.iterations = []
         self.dofs = V.dofmap.index_map.size_global * V.dofmap.index_map_bs
 
@@ -188,16 +210,38 @@ class ElasticityProblem:
             self._fpetsc.assemble_matrix(self.A, self.a, bcs=[self.bc])
             self.A.assemble()
             self.ksp.setOperators(self.A)
+            self._factor_stale = True
+
+    def check_tags(self, tags, what="hub"):
+        """Raise ValueError unless every tag names a non-empty region of the mesh."""
+        for tag in tags:
+            tag = int(tag)
+            if tag < 0 or tag >= self.measure.size or self.measure[tag] <= 0:
+                raise ValueError(f"{what} region with cell tag {tag} is empty or missing in the mesh "
+                                 f"(tags present: {np.flatnonzero(self.measure > 0).tolist()})")
+
+    def stress(self, w):
+        """Physical Cauchy stress s σ(w) (UFL; plane stress in 2D)."""
+        return self.s * self._sigma(w)
+
+    def von_mises(self, w):
+        """von Mises stress (UFL) of s σ(w); in 2D with σ_zz = 0 (plane stress):
+        σ_vm² = 3/2 (σ:σ - tr(σ)²/3) = σxx² - σxx σyy + σyy² + 3 σxy²."""
+        import ufl
+
+        sig = self.stress(w)
+        return ufl.sqrt(1.5 * (ufl.inner(sig, sig) - ufl.tr(sig) ** 2 / 3))
 
     # ---- loads and reductions -----------------------------------------------------------
     def _set_body_force(self, F_nodes, hub_tag):
         """b = F_j / (t |H_j|) on hub j's cells (so ∫ t b·v = F_j · P_j v)."""
         arr = np.zeros((self.n_owned, self.gdim))
-        for j, Fj in enumerate(np.asarray(F_nodes)):
+        for j, Fj in enumerate(np.asarray(F_nodes, dtype=float)):
             if not np.any(Fj):
                 continue
             tag = hub_tag(j)
-            arr[self.cell_tag_of == tag, :2] = Fj / (self.t * self.measure[tag])
+            self.check_tags([tag], f"loaded hub {j}")
+            arr[self.cell_tag_of == tag, :2] += Fj / (self.t * self.measure[tag])
         self.b.x.array[: self.n_owned * self.gdim] = arr.ravel()
         self.b.x.scatter_forward()
 
@@ -210,18 +254,32 @@ class ElasticityProblem:
         rhs = self._fpetsc.assemble_vector(self.L)
         rhs.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
         self._fpetsc.set_bc(rhs, [self.bc])
-        first = self.n_factorizations == 0
         self.ksp.solve(rhs, out.x.petsc_vec)
-        if first:
-            self.n_factorizations = 1
+        if self._factor_stale and self.solver_kind == "lu":
+            self.n_factorizations += 1
+        self._factor_stale = False
         reason = self.ksp.getConvergedReason()
-        rhs.destroy()
         if reason <= 0:
+            rhs.destroy()
             raise RuntimeError(f"linear solver ({self.solver_kind}) failed to converge (PETSc reason {reason})")
         self.iterations.append(self.ksp.getIterationNumber())
-        out.x.scatter_forward()
-        if not np.all(np.isfinite(out.x.array)):
+        finite = self.comm.allreduce(bool(np.all(np.isfinite(out.x.petsc_vec.array_r))), op=_land_op())
+        if not finite:
+            rhs.destroy()
             raise RuntimeError("linear solver returned non-finite values (a mechanism or a singular operator?)")
+        # MUMPS "solves" a singular K (a mechanism, an unclamped part) without complaint: check the
+        # true residual, one mat-vec, so that a garbage field never leaves this function
+        r = rhs.duplicate()
+        self.A.mult(out.x.petsc_vec, r)
+        r.aypx(-1.0, rhs)
+        rel = r.norm() / max(rhs.norm(), 1e-300)
+        r.destroy()
+        rhs.destroy()
+        self.last_residual = rel
+        if rel > self.max_residual:
+            raise RuntimeError(f"linear solver ({self.solver_kind}) returned a field with relative residual {rel:.2e} "
+                               f"> {self.max_residual:.0e}: K is singular (a mechanism, or no clamped hub?)")
+        out.x.scatter_forward()
         return out
 
     def hub_means(self, u_fn, n_nodes, hub_tag) -> np.ndarray:
@@ -234,6 +292,7 @@ class ElasticityProblem:
         per_cell = vec.array_r[: self.n_owned * self.gdim].reshape(-1, self.gdim).copy()
         vec.destroy()
         tags = np.array([hub_tag(j) for j in range(n_nodes)])
+        self.check_tags(tags, "hub")
         sums = np.zeros((self.measure.size, self.gdim))  # same size on every rank (global tag range)
         np.add.at(sums, self.cell_tag_of, per_cell)
         sums = self.comm.allreduce(sums)

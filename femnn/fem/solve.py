@@ -1,4 +1,8 @@
-"""Task-level FEM: forward, adjoint, reductions (see :mod:`femnn.fem.elasticity`)."""
+"""Task-level FEM: forward, adjoint, reductions (see :mod:`femnn.fem.elasticity`).
+
+Region tags (the convention of ``femnn.part``): hub j has cell tag 1 + j, bond i has cell tag
+1 + n_nodes + i; pass ``hub_tag`` / ``bond_tag`` callables for any other numbering.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +15,25 @@ from femnn.crosscheck.compare import ModelResult, adjoint_load, elongations
 from femnn.fem.elasticity import ElasticityProblem
 
 
-def make_problem(comm, task, mesh, cell_tags, *, degree=2, solver="lu", hub_tag):
+def default_hub_tag(j: int) -> int:
+    """Cell tag of hub j (femnn.part convention)."""
+    return 1 + int(j)
+
+
+def default_bond_tag(n_nodes: int):
+    """Cell tag of bond i (femnn.part convention): 1 + n_nodes + i."""
+    return lambda i: 1 + int(n_nodes) + int(i)
+
+
+def make_problem(comm, task, mesh, cell_tags, *, degree=2, solver="lu", hub_tag=default_hub_tag):
+    """The assembled (not yet factorised) :class:`ElasticityProblem` of ``task``'s network on the mesh."""
     net = task.network
     return ElasticityProblem(comm, mesh, cell_tags, net.material.youngs_modulus_Pa, net.material.poisson_ratio,
                              net.thickness_m, [hub_tag(j) for j in net.fixed], degree=degree, solver=solver)
 
 
-def solve_task(comm, task, mesh, cell_tags, *, degree=2, solver="lu", hub_tag, bond_tag, problem=None) -> ModelResult:
+def solve_task(comm, task, mesh, cell_tags, *, degree=2, solver="lu", hub_tag=default_hub_tag, bond_tag=None,
+               problem=None) -> ModelResult:
     """Forward and adjoint FEM of a single-load task -> ModelResult (collective on ``comm``).
 
     extra: dofs, degree, solver, seconds_assemble, seconds_forward (first solve, includes the
@@ -27,9 +43,14 @@ def solve_task(comm, task, mesh, cell_tags, *, degree=2, solver="lu", hub_tag, b
     import dolfinx
 
     net = task.network
+    bond_tag = bond_tag or default_bond_tag(net.n_nodes)
+    loads = task.loads_N()
+    if loads.shape[0] != 1:
+        raise ValueError(f"solve_task needs a single-load task (got {loads.shape[0]} load cases); "
+                         "use solve_loads for data-set tasks")
     prob = problem or make_problem(comm, task, mesh, cell_tags, degree=degree, solver=solver, hub_tag=hub_tag)
     t0 = time.perf_counter()
-    u = prob.solve(task.loads_N()[0], hub_tag)
+    u = prob.solve(loads[0], hub_tag)
     t1 = time.perf_counter()
     ubar = prob.hub_means(u, net.n_nodes, hub_tag)
     F_adj, loss = adjoint_load(task, ubar)
@@ -46,38 +67,58 @@ def solve_task(comm, task, mesh, cell_tags, *, degree=2, solver="lu", hub_tag, b
         "n_factorizations": prob.n_factorizations, "u_field": u, "u_adj_field": u_adj, "problem": prob})
 
 
-def solve_loads(comm, problem, F, n_nodes, hub_tag) -> np.ndarray:
-    """Hub displacements (n_cases, n_nodes, 2) for load cases F (n_cases, n_nodes, 2), one factorisation."""
+def solve_loads(comm, problem, F, n_nodes=None, hub_tag=default_hub_tag) -> np.ndarray:
+    """Hub displacements (n_cases, n_nodes, 2) for load cases F (n_cases, n_nodes, 2) N, all on the
+    problem's one factorisation (collective)."""
     import dolfinx
 
+    F = np.asarray(F, dtype=float)
+    if F.ndim == 2:
+        F = F[None]
+    n_nodes = F.shape[1] if n_nodes is None else n_nodes
     w = dolfinx.fem.Function(problem.V)
-    return np.stack([problem.hub_means(problem.solve(Fc, hub_tag, out=w), n_nodes, hub_tag) for Fc in np.asarray(F)])
+    return np.stack([problem.hub_means(problem.solve(Fc, hub_tag, out=w), n_nodes, hub_tag) for Fc in F])
 
 
-def write_fields(comm, path, result) -> list[Path]:
-    """u, u_adj (and von Mises stress, P0) as VTX (.bp) for ParaView; collective."""
+def write_fields(comm, path, result, fmt: str = "vtx") -> list[Path]:
+    """Write u, u_adj and the von Mises stress (DG0, Pa) of a :func:`solve_task` result for ParaView
+    (collective). ``fmt="vtx"``: ``<path>.bp`` (u, u_adj at full degree) and ``<path>_von_mises.bp``;
+    ``fmt="xdmf"``: ``<path>.xdmf`` with u, u_adj interpolated to P1 (XDMF holds mesh-degree fields
+    only) and the von Mises field. Also sets ``result.extra["von_mises_max_Pa"]``."""
     import dolfinx
-    import ufl
-    from dolfinx.io import VTXWriter
+    from dolfinx.io import VTXWriter, XDMFFile
+    from mpi4py import MPI
 
     u, ua = result.extra["u_field"], result.extra["u_adj_field"]
     prob = result.extra["problem"]
     mesh = u.function_space.mesh
     path = Path(path)
-    written = []
-    with VTXWriter(comm, str(path.with_suffix(".bp")), [u, ua], engine="BP4") as vtx:
-        vtx.write(0.0)
-    written.append(path.with_suffix(".bp"))
-    gdim = mesh.geometry.dim
-    s = prob._sigma(u)
-    dev = s - ufl.tr(s) / gdim * ufl.Identity(gdim)
-    vm_expr = ufl.sqrt(1.5 * ufl.inner(dev, dev))
     Q = dolfinx.fem.functionspace(mesh, ("DG", 0))
     vm = dolfinx.fem.Function(Q, name="von_mises_Pa")
-    vm.interpolate(dolfinx.fem.Expression(vm_expr, Q.element.interpolation_points))
-    vpath = path.parent / (path.name + "_von_mises.bp")
-    with VTXWriter(comm, str(vpath), [vm], engine="BP4") as vtx:
-        vtx.write(0.0)
-    written.append(vpath)
-    result.extra["von_mises_max_Pa"] = comm.allreduce(float(vm.x.array.max(initial=0.0)), op=__import__("mpi4py.MPI", fromlist=["MAX"]).MAX)
+    vm.interpolate(dolfinx.fem.Expression(prob.von_mises(u), Q.element.interpolation_points))
+    result.extra["von_mises_max_Pa"] = comm.allreduce(float(vm.x.array.max(initial=0.0)), op=MPI.MAX)
+    written = []
+    if fmt == "vtx":
+        with VTXWriter(comm, str(path.with_suffix(".bp")), [u, ua], engine="BP4") as vtx:
+            vtx.write(0.0)
+        vpath = path.parent / (path.name + "_von_mises.bp")
+        with VTXWriter(comm, str(vpath), [vm], engine="BP4") as vtx:
+            vtx.write(0.0)
+        written += [path.with_suffix(".bp"), vpath]
+    elif fmt == "xdmf":
+        gdim = mesh.geometry.dim
+        V1 = dolfinx.fem.functionspace(mesh, ("Lagrange", 1, (gdim,)))
+        fields = []
+        for f in (u, ua):
+            g = dolfinx.fem.Function(V1, name=f.name)
+            g.interpolate(f)
+            fields.append(g)
+        xpath = path.with_suffix(".xdmf")
+        with XDMFFile(comm, str(xpath), "w") as xf:
+            xf.write_mesh(mesh)
+            for g in fields + [vm]:
+                xf.write_function(g, 0.0)
+        written += [xpath, xpath.with_suffix(".h5")]
+    else:
+        raise ValueError(f"unknown field format {fmt!r}; expected 'vtx' or 'xdmf'")
     return written
