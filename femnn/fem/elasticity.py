@@ -24,17 +24,9 @@ non-finite solution raises instead of returning NaN.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-
 import warnings
 
 import numpy as np
-
-
-def _max_op():
-    from mpi4py import MPI
-
-    return MPI.MAX
 
 
 def _land_op():
@@ -49,14 +41,6 @@ def _lame(E, nu, plane_stress):
     if plane_stress:
         lam = 2 * lam * mu / (lam + 2 * mu)
     return mu, lam
-
-
-@dataclass
-class RegionMaps:
-    """Owned cells per tag and their measures (|H_j| summed over ranks)."""
-
-    tags: np.ndarray       # tag of each owned cell (0 if untagged)
-    measure: dict          # tag -> global measure (area in 2D, volume in 3D)
 
 
 class ElasticityProblem:
@@ -126,12 +110,14 @@ class ElasticityProblem:
         cm = fpetsc.assemble_vector(self._cell_measure)
         cm_arr = cm.array_r[:n_owned].copy()
         cm.destroy()
-        n_tags = comm.allreduce(int(tags.max(initial=0)) + 1, op=_max_op())
-        n_tags = max(n_tags, comm.allreduce(int(cell_tags.values.max(initial=0)) + 1, op=_max_op()))
-        meas = np.zeros(n_tags)
-        np.add.at(meas, tags, cm_arr)
-        meas = comm.allreduce(meas)
-        self.measure = meas
+        # compact tag numbering (tags may be large, e.g. 1_000_001 + j): the sorted global tag set,
+        # identical on every rank, indexes every per-region sum and allreduce
+        present = np.unique(np.concatenate([tags, cell_tags.values.astype(np.int64)]))
+        self.tag_values = np.unique(np.concatenate(comm.allgather(present)))
+        self._cell_region = np.searchsorted(self.tag_values, tags)
+        meas = np.zeros(self.tag_values.size)
+        np.add.at(meas, self._cell_region, cm_arr)
+        self.measure = comm.allreduce(meas)   # per compact region: area (2D) or volume (3D)
         self.n_owned = n_owned
         self.check_tags(fixed_tags, "fixed hub")
         if float(poisson_ratio) > 0.49 + 1e-12:
@@ -212,13 +198,24 @@ class ElasticityProblem:
             self.ksp.setOperators(self.A)
             self._factor_stale = True
 
+    def region_index(self, tags, what="hub") -> np.ndarray:
+        """Compact region indices of cell tags; ValueError unless every tag names a non-empty region."""
+        tags = np.atleast_1d(np.asarray(tags, dtype=np.int64))
+        idx = np.searchsorted(self.tag_values, tags)
+        for t, k in zip(tags, idx):
+            if k >= self.tag_values.size or self.tag_values[k] != t or self.measure[k] <= 0:
+                shown = self.tag_values[self.measure > 0]
+                raise ValueError(f"{what} region with cell tag {t} is empty or missing in the mesh "
+                                 f"(tags present: {shown[:20].tolist()}{' ...' if shown.size > 20 else ''})")
+        return idx
+
     def check_tags(self, tags, what="hub"):
         """Raise ValueError unless every tag names a non-empty region of the mesh."""
-        for tag in tags:
-            tag = int(tag)
-            if tag < 0 or tag >= self.measure.size or self.measure[tag] <= 0:
-                raise ValueError(f"{what} region with cell tag {tag} is empty or missing in the mesh "
-                                 f"(tags present: {np.flatnonzero(self.measure > 0).tolist()})")
+        self.region_index(list(tags), what)
+
+    def region_measure(self, tag) -> float:
+        """Global area (2D) or volume (3D) of the region with cell tag ``tag``."""
+        return float(self.measure[self.region_index([tag], "region")[0]])
 
     def stress(self, w):
         """Physical Cauchy stress s σ(w) (UFL; plane stress in 2D)."""
@@ -240,8 +237,8 @@ class ElasticityProblem:
             if not np.any(Fj):
                 continue
             tag = hub_tag(j)
-            self.check_tags([tag], f"loaded hub {j}")
-            arr[self.cell_tag_of == tag, :2] += Fj / (self.t * self.measure[tag])
+            k = self.region_index([tag], f"loaded hub {j}")[0]
+            arr[self._cell_region == k, :2] += Fj / (self.t * self.measure[k])
         self.b.x.array[: self.n_owned * self.gdim] = arr.ravel()
         self.b.x.scatter_forward()
 
@@ -291,12 +288,11 @@ class ElasticityProblem:
         vec.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
         per_cell = vec.array_r[: self.n_owned * self.gdim].reshape(-1, self.gdim).copy()
         vec.destroy()
-        tags = np.array([hub_tag(j) for j in range(n_nodes)])
-        self.check_tags(tags, "hub")
-        sums = np.zeros((self.measure.size, self.gdim))  # same size on every rank (global tag range)
-        np.add.at(sums, self.cell_tag_of, per_cell)
+        idx = self.region_index([hub_tag(j) for j in range(n_nodes)], "hub")
+        sums = np.zeros((self.measure.size, self.gdim))  # same size on every rank (global tag set)
+        np.add.at(sums, self._cell_region, per_cell)
         sums = self.comm.allreduce(sums)
-        return sums[tags, :2] / self.measure[tags][:, None]
+        return sums[idx, :2] / self.measure[idx][:, None]
 
     def region_energy(self, u_fn, v_fn, tags_of_interest) -> np.ndarray:
         """t ∫_{region} σ(u):ε(v) dx for each tag in ``tags_of_interest`` (collective)."""
@@ -308,7 +304,8 @@ class ElasticityProblem:
         vec.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
         per_cell = vec.array_r[: self.n_owned].copy()
         vec.destroy()
+        idx = self.region_index(list(tags_of_interest), "bond")
         sums = np.zeros(self.measure.size)
-        np.add.at(sums, self.cell_tag_of, per_cell)
+        np.add.at(sums, self._cell_region, per_cell)
         sums = self.comm.allreduce(sums)
-        return sums[np.asarray(tags_of_interest)]
+        return sums[idx]

@@ -1,7 +1,9 @@
 """Task-level FEM: forward, adjoint, reductions (see :mod:`femnn.fem.elasticity`).
 
-Region tags (the convention of ``femnn.part``): hub j has cell tag 1 + j, bond i has cell tag
-1 + n_nodes + i; pass ``hub_tag`` / ``bond_tag`` callables for any other numbering.
+Region tags follow ``femnn.part.tags`` (hub j: 1_000_001 + j, bond i: 1 + i, mounting tab of
+fixed node j: 2_000_001 + j); pass ``hub_tag`` / ``bond_tag`` / ``clamp_tags`` callables for any
+other numbering. Fixed nodes are clamped on their tab region when the mesh has one (that is where
+the lab grips the part), else on their whole hub region.
 """
 
 from __future__ import annotations
@@ -14,26 +16,47 @@ import numpy as np
 from femnn.crosscheck.compare import ModelResult, adjoint_load, elongations
 from femnn.fem.elasticity import ElasticityProblem
 
+HUB_TAG_OFFSET, BOND_TAG_OFFSET, TAB_TAG_OFFSET = 1_000_001, 1, 2_000_001  # = femnn.part.tags
+
 
 def default_hub_tag(j: int) -> int:
-    """Cell tag of hub j (femnn.part convention)."""
-    return 1 + int(j)
+    """Cell tag of the hub of node j (femnn.part.tags.hub_tag)."""
+    return HUB_TAG_OFFSET + int(j)
 
 
-def default_bond_tag(n_nodes: int):
-    """Cell tag of bond i (femnn.part convention): 1 + n_nodes + i."""
-    return lambda i: 1 + int(n_nodes) + int(i)
+def default_bond_tag(i: int) -> int:
+    """Cell tag of bond i (femnn.part.tags.bond_tag)."""
+    return BOND_TAG_OFFSET + int(i)
 
 
-def make_problem(comm, task, mesh, cell_tags, *, degree=2, solver="lu", hub_tag=default_hub_tag):
-    """The assembled (not yet factorised) :class:`ElasticityProblem` of ``task``'s network on the mesh."""
+def default_tab_tag(j: int) -> int:
+    """Cell tag of the mounting tab of fixed node j (femnn.part.tags, optional region)."""
+    return TAB_TAG_OFFSET + int(j)
+
+
+def _present_tags(comm, cell_tags) -> set:
+    return set(np.unique(np.concatenate(comm.allgather(np.unique(cell_tags.values)))).tolist())
+
+
+def make_problem(comm, task, mesh, cell_tags, *, degree=2, solver="lu", hub_tag=default_hub_tag, clamp_tags=None,
+                 **kw) -> ElasticityProblem:
+    """The assembled (not yet factorised) :class:`ElasticityProblem` of ``task``'s network on the mesh.
+
+    ``clamp_tags(j)`` -> cell tags clamped for fixed node j; default: its tab region if the mesh has
+    one, else its hub region."""
     net = task.network
+    if clamp_tags is None:
+        present = _present_tags(comm, cell_tags)
+
+        def clamp_tags(j):
+            return [default_tab_tag(j)] if default_tab_tag(j) in present else [hub_tag(j)]
+    fixed = [int(t) for j in net.fixed for t in clamp_tags(j)]
     return ElasticityProblem(comm, mesh, cell_tags, net.material.youngs_modulus_Pa, net.material.poisson_ratio,
-                             net.thickness_m, [hub_tag(j) for j in net.fixed], degree=degree, solver=solver)
+                             net.thickness_m, fixed, degree=degree, solver=solver, **kw)
 
 
-def solve_task(comm, task, mesh, cell_tags, *, degree=2, solver="lu", hub_tag=default_hub_tag, bond_tag=None,
-               problem=None) -> ModelResult:
+def solve_task(comm, task, mesh, cell_tags, *, degree=2, solver="lu", hub_tag=default_hub_tag,
+               bond_tag=default_bond_tag, clamp_tags=None, problem=None) -> ModelResult:
     """Forward and adjoint FEM of a single-load task -> ModelResult (collective on ``comm``).
 
     extra: dofs, degree, solver, seconds_assemble, seconds_forward (first solve, includes the
@@ -43,12 +66,12 @@ def solve_task(comm, task, mesh, cell_tags, *, degree=2, solver="lu", hub_tag=de
     import dolfinx
 
     net = task.network
-    bond_tag = bond_tag or default_bond_tag(net.n_nodes)
     loads = task.loads_N()
     if loads.shape[0] != 1:
         raise ValueError(f"solve_task needs a single-load task (got {loads.shape[0]} load cases); "
                          "use solve_loads for data-set tasks")
-    prob = problem or make_problem(comm, task, mesh, cell_tags, degree=degree, solver=solver, hub_tag=hub_tag)
+    prob = problem or make_problem(comm, task, mesh, cell_tags, degree=degree, solver=solver, hub_tag=hub_tag,
+                                   clamp_tags=clamp_tags)
     t0 = time.perf_counter()
     u = prob.solve(loads[0], hub_tag)
     t1 = time.perf_counter()

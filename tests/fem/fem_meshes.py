@@ -17,11 +17,14 @@ def box_bar_mesh(comm, L=0.032, w=2e-3, t=2e-3, a=2e-3, n=(32, 2, 2), n_bonds=1)
     return mesh, meshtags(mesh, 3, np.arange(N, dtype=np.int32), vals)
 
 
-def necked_bar_mesh(comm, L=0.03, hub=4e-3, w=2e-3, w_neck=0.8e-3, l_neck=3e-3, h=0.25e-3):
+def necked_bar_mesh(comm, L=0.03, hub=4e-3, w=2e-3, w_neck=0.8e-3, l_neck=3e-3, h=0.25e-3, part_tags=False,
+                    tab=False):
     """gmsh (OCC) plane part: two square hubs of side ``hub`` (centres at x = 0 and x = L) joined by
     a bar of width ``w`` whose ends (length ``l_neck`` at each hub) are thinned to ``w_neck``.
     Disjoint physical groups as femnn.part makes them: hub_0 = 1, hub_1 = 2, bond_0 = 3 (the bar
-    with its necks). Built on rank 0 and distributed by dolfinx.io.gmsh.model_to_mesh."""
+    with its necks). ``part_tags``: femnn.part's numbering instead (hub_j = 1_000_001 + j, bond_0 = 1);
+    ``tab``: a mounting tab (hub/2 x hub/2) left of hub 0, tagged tab_0 = 2_000_001.
+    Built on rank 0 and distributed by dolfinx.io.gmsh.model_to_mesh."""
     import gmsh
     from dolfinx.io.gmsh import model_to_mesh
 
@@ -36,10 +39,16 @@ def necked_bar_mesh(comm, L=0.03, hub=4e-3, w=2e-3, w_neck=0.8e-3, l_neck=3e-3, 
             n0 = occ.addRectangle(r, -w_neck / 2, 0, l_neck, w_neck)
             mid = occ.addRectangle(r + l_neck, -w / 2, 0, L - hub - 2 * l_neck, w)
             n1 = occ.addRectangle(L - r - l_neck, -w_neck / 2, 0, l_neck, w_neck)
-            out, m = occ.fragment([(2, h0), (2, h1)], [(2, n0), (2, mid), (2, n1)])
+            tools = [(2, n0), (2, mid), (2, n1)]
+            if tab:
+                tools.append((2, occ.addRectangle(-r - hub / 2, -hub / 4, 0, hub / 2, hub / 2)))
+            out, m = occ.fragment([(2, h0), (2, h1)], tools)
             occ.synchronize()
-            groups = {1: [e[1] for e in m[0]], 2: [e[1] for e in m[1]],
-                      3: [e[1] for k in (2, 3, 4) for e in m[k]]}
+            t_h0, t_h1, t_b = (1_000_001, 1_000_002, 1) if part_tags else (1, 2, 3)
+            groups = {t_h0: [e[1] for e in m[0]], t_h1: [e[1] for e in m[1]],
+                      t_b: [e[1] for k in (2, 3, 4) for e in m[k]]}
+            if tab:
+                groups[2_000_001] = [e[1] for e in m[5]]
             for tag, ents in groups.items():
                 gmsh.model.addPhysicalGroup(2, ents, tag)
             gmsh.option.setNumber("Mesh.MeshSizeMax", h)

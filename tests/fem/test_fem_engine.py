@@ -70,7 +70,7 @@ def test_3d_gradient_s_central_difference(comm):
     error is O(h²))."""
     task = bar_task(force=(0.01, 0.002), target=5e-5, L=0.032)
     mesh, ct = box_bar_mesh(comm, n_bonds=3, n=(24, 2, 2))
-    res = solve_task(comm, task, mesh, ct, bond_tag=lambda i: 3 + i)
+    res = solve_task(comm, task, mesh, ct, hub_tag=HUB, bond_tag=lambda i: 3 + i)
     assert res.name == "fem3d"
     prob = res.extra["problem"]
     g = prob.region_energy(res.extra["u_field"], res.extra["u_adj_field"], [3, 4, 5])  # the task has 1 bond
@@ -93,7 +93,7 @@ def test_cg_gamg_matches_lu_2d(comm):
     the LU hub displacements and ∂L/∂s to 1e-7 relative."""
     task = bar_task(force=(0.01, 0.003), target=5e-5)
     mesh, ct = bar_mesh(comm, n_bonds=3)
-    r = {s: solve_task(comm, task, mesh, ct, solver=s, bond_tag=lambda i: 3 + i) for s in ("lu", "cg")}
+    r = {s: solve_task(comm, task, mesh, ct, solver=s, hub_tag=HUB, bond_tag=lambda i: 3 + i) for s in ("lu", "cg")}
     assert np.linalg.norm(r["cg"].u - r["lu"].u) < 1e-7 * np.linalg.norm(r["lu"].u)
     g_lu, g_cg = r["lu"].extra["gradient_s"], r["cg"].extra["gradient_s"]
     assert np.linalg.norm(g_cg - g_lu) < 1e-7 * np.linalg.norm(g_lu)
@@ -130,26 +130,25 @@ def test_many_loads_one_factorisation(comm):
     F[:5, 1] = rng.normal(size=(5, 2)) * 0.01
     F[5] = F[0] + 2 * F[1]
     before = _lu_count()
-    U = solve_loads(comm, p, F)
+    U = solve_loads(comm, p, F, hub_tag=HUB)
     assert _lu_count() - before == 1 and p.n_factorizations == 1
     assert U.shape == (6, 2, 2)
     assert np.linalg.norm(U[5] - U[0] - 2 * U[1]) < 1e-10 * np.linalg.norm(U[5])
     p.set_scale({3: 2.0})
-    U2 = solve_loads(comm, p, F[:2])
+    U2 = solve_loads(comm, p, F[:2], hub_tag=HUB)
     assert _lu_count() - before == 2 and p.n_factorizations == 2
     assert abs(U2[0, 1, 0]) < abs(U[0, 1, 0])  # the stiffer bond moves less (same sign of F_x)
 
 
-def test_solve_task_defaults_and_fields(comm, tmp_path):
-    """Default tags are femnn.part's (hub j -> 1 + j, bond i -> 1 + n_nodes + i); the result has
-    every documented key; write_fields writes VTX and XDMF; with ν = 0 the strip is in uniaxial
-    stress, so the largest von Mises stress (plane stress, σ_zz = 0) is F/(w t) to 1e-6."""
+def test_solve_task_fields(comm, tmp_path):
+    """The result has every documented key; write_fields writes VTX and XDMF; with ν = 0 the strip
+    is in uniaxial stress, so the largest von Mises stress (plane stress, σ_zz = 0) is F/(w t) to 1e-6."""
     F, w = 0.01, 2e-3
     task = bar_task(force=(F, 0.0), L=0.032)
     net = task.network
     task = task.with_network(dataclasses.replace(net, material=dataclasses.replace(net.material, poisson_ratio=0.0)))
     mesh, ct = bar_mesh(comm, n_bonds=1, L=0.032, nx=64, ny=4)
-    res = solve_task(comm, task, mesh, ct)
+    res = solve_task(comm, task, mesh, ct, hub_tag=HUB, bond_tag=lambda i: 3 + i)
     assert res.name == "fem2d" and res.extra["degree"] == 2
     for key in ("dofs", "seconds_forward", "seconds_adjoint", "gradient_s", "u_field", "u_adj_field"):
         assert key in res.extra
@@ -168,7 +167,7 @@ from fem_helpers import bar_task
 from fem_meshes import necked_bar_mesh
 from femnn.fem import solve_task
 comm = MPI.COMM_WORLD
-mesh, ct = necked_bar_mesh(comm, h=0.4e-3)
+mesh, ct = necked_bar_mesh(comm, h=0.4e-3, part_tags=True)
 out = {{}}
 for solver in ("lu", "cg"):
     r = solve_task(comm, bar_task(force=(0.01, 0.003), L=0.03), mesh, ct, solver=solver)
@@ -179,7 +178,7 @@ if comm.rank == 0:
 
 
 def test_gmsh_part_serial_equals_parallel(tmp_path):
-    """A gmsh part distributed by model_to_mesh on 1, 2 and 3 ranks (default part tags), LU and
+    """A gmsh part distributed by model_to_mesh on 1, 2 and 3 ranks (femnn.part's tags), LU and
     CG + GAMG: hub displacements, elongations and ∂L/∂s agree with serial LU to 1e-8 relative (LU)
     and 1e-7 (CG, rtol 1e-10 on the true residual)."""
     import json
@@ -202,3 +201,25 @@ def test_gmsh_part_serial_equals_parallel(tmp_path):
             for key in ("u", "e", "g"):
                 a, b = np.array(out[solver][key]), np.array(ref[key])
                 assert np.linalg.norm(a - b) <= tol * np.linalg.norm(b), (n, solver, key, a, b)
+
+
+def test_default_tags_are_the_parts_and_tabs_are_clamped(comm):
+    """The default tags are femnn.part.tags' (hub j -> 1_000_001 + j, bond i -> 1 + i, tab j ->
+    2_000_001 + j). With a mounting tab on fixed node 0 the tab (not the hub) is clamped: hub 0 then
+    moves a little (its mean displacement is nonzero but < 5 % of hub 1's), and without the tab
+    region the whole hub is clamped (hub 0 mean exactly 0)."""
+    from femnn.fem.solve import default_bond_tag, default_hub_tag, default_tab_tag
+    from femnn.part import tags
+
+    assert [default_hub_tag(j) for j in range(3)] == [tags.hub_tag(j) for j in range(3)]
+    assert [default_bond_tag(i) for i in range(3)] == [tags.bond_tag(i) for i in range(3)]
+    assert default_tab_tag(2) == tags.region_tag(tags.TAB, 2)
+    task = bar_task(force=(0.01, 0.002), L=0.03)
+    u = {}
+    for tab in (False, True):
+        mesh, ct = necked_bar_mesh(comm, h=0.4e-3, part_tags=True, tab=tab)
+        r = solve_task(comm, task, mesh, ct)
+        assert r.extra["gradient_s"].shape == (1,)
+        u[tab] = r.u
+    assert np.all(u[False][0] == 0)
+    assert 0 < np.linalg.norm(u[True][0]) < 0.05 * np.linalg.norm(u[True][1])
