@@ -87,15 +87,13 @@ def fem_model(comm, task: Task, dim: int, opts: FemOptions = FemOptions()):
     """Build the part (gmsh, rank 0), mesh it, convert to DOLFINx on ``comm``, solve forward and
     adjoint, reduce -> :class:`femnn.crosscheck.ModelResult` named ``fem2d``/``fem3d``."""
     import femnn.fem as fem
-    from femnn.part import tags
 
     task = _with_material(task, opts)
     net = task.network
     t0 = time.perf_counter()
     mesh, cell_tags, info = _mesh(comm, net, dim, opts)
     t_mesh = time.perf_counter() - t0
-    res = fem.solve_task(comm, task, mesh, cell_tags, degree=opts.degree, solver=opts.solver,
-                         hub_tag=tags.hub_tag, bond_tag=lambda i: tags.bond_tag(i, net.n_nodes))
+    res = fem.solve_task(comm, task, mesh, cell_tags, degree=opts.degree, solver=opts.solver)  # femnn.part's tags
     res.name = f"fem{dim}d"
     res.extra.update({"seconds_mesh": t_mesh, "hub_radius_m": getattr(info, "hub_radius_m", None),
                       "elements": getattr(info, "n_elements", None)})
@@ -106,14 +104,15 @@ def fem_data_model(comm, task: Task, dim: int, opts: FemOptions, idx) -> dict:
     """A data-set task's samples ``idx`` through the FEM (one factorisation for all load cases):
     mean loss and accuracy (classification) or relative output error (regression)."""
     import femnn.fem as fem
-    from femnn.part import tags
     from femnn.train.losses import loss_and_grad, predict, relative_error
 
     task = _with_material(task, opts)
     mesh, cell_tags, _ = _mesh(comm, task.network, dim, opts)
-    prob = fem.solve.make_problem(comm, task, mesh, cell_tags, degree=opts.degree, solver=opts.solver, hub_tag=tags.hub_tag)
+    from femnn.fem.solve import make_problem
+
+    prob = make_problem(comm, task, mesh, cell_tags, degree=opts.degree, solver=opts.solver)
     idx = np.asarray(idx)
-    U = fem.solve_loads(comm, prob, task.loads_N(task.X[idx]), task.network.n_nodes, tags.hub_tag)
+    U = fem.solve_loads(comm, prob, task.loads_N(task.X[idx]), task.network.n_nodes)
     u_out = U.reshape(idx.size, -1)[:, task.output_dofs]
     loss, _ = loss_and_grad(task, u_out, task.Y[idx])
     out = {"loss": float(loss.mean()), "dofs": prob.dofs}
