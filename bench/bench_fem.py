@@ -1,7 +1,8 @@
 """FEM speed (prints a Markdown table): DOFs vs time for assembly, forward (incl. factorisation) and
-adjoint (same factors), MUMPS LU vs CG + GAMG, on 3D P2 bar-like boxes with hub regions at both ends.
+adjoint (same factors), MUMPS LU vs CG + GAMG, on P2 bar-like boxes (3D) or strips (2D, plane stress)
+with hub regions at both ends.
 
-    .venv/bin/python bench/bench_fem.py [--sizes 8 12 16] [--ranks 1 2]
+    .venv/bin/python bench/bench_fem.py [--sizes 8 12 16] [--ranks 1 2] [--dim 3]
 
 Each size runs in a fresh `mpiexec -n R` process; memory is the peak RSS per rank. Goals (issue 6):
 3D P2 at ~6e5 DOFs forward + adjoint < 60 s on 2 cores, adjoint <= 15 % of forward.
@@ -20,16 +21,19 @@ import dolfinx_solver, json, resource, sys, time
 import numpy as np
 from mpi4py import MPI
 import dolfinx
-from dolfinx.mesh import create_box, meshtags
+from dolfinx.mesh import create_box, create_rectangle, meshtags
 from femnn.fem.elasticity import ElasticityProblem
-n, solver = int(sys.argv[1]), sys.argv[2]
+n, solver, dim = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 comm = MPI.COMM_WORLD
 L, w, t, a = 0.064, 0.008, 0.002, 0.004
-mesh = create_box(comm, [[0, 0, 0], [L, w, t]], [8 * n, n, max(1, n // 4)])
-N = mesh.topology.index_map(3).size_local + mesh.topology.index_map(3).num_ghosts
-mid = dolfinx.mesh.compute_midpoints(mesh, 3, np.arange(N, dtype=np.int32))
+if dim == 3:
+    mesh = create_box(comm, [[0, 0, 0], [L, w, t]], [8 * n, n, max(1, n // 4)])
+else:
+    mesh = create_rectangle(comm, [[0, 0], [L, w]], [8 * n, n])
+N = mesh.topology.index_map(dim).size_local + mesh.topology.index_map(dim).num_ghosts
+mid = dolfinx.mesh.compute_midpoints(mesh, dim, np.arange(N, dtype=np.int32))
 vals = np.where(mid[:, 0] < a, 1, np.where(mid[:, 0] > L - a, 2, 3)).astype(np.int32)
-ct = meshtags(mesh, 3, np.arange(N, dtype=np.int32), vals)
+ct = meshtags(mesh, dim, np.arange(N, dtype=np.int32), vals)
 t0 = time.perf_counter()
 p = ElasticityProblem(comm, mesh, ct, 5.5e5, 0.49, t, [1], degree=2, solver=solver)
 t1 = time.perf_counter()
@@ -50,17 +54,19 @@ def main():
     ap.add_argument("--sizes", type=int, nargs="+", default=[6, 10, 14])
     ap.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--solvers", nargs="+", default=["lu", "cg"])
+    ap.add_argument("--dim", type=int, default=3, choices=[2, 3])
     a = ap.parse_args()
     mpiexec = str(Path(sys.executable).parent / "mpiexec")
     script = Path(__file__).with_name(".bench_fem_case.py")
     script.write_text(CASE)
+    print(f"{a.dim}D P2, nu = 0.49, strip with a clamped hub and a loaded hub\n")
     print("| solver | ranks | DOFs | assemble s | forward s (incl. factorisation) | adjoint s | adjoint / forward | CG iterations | peak MiB/rank |")
     print("|---|---|---|---|---|---|---|---|---|")
     try:
         for solver in a.solvers:
             for r in a.ranks:
                 for n in a.sizes:
-                    out = subprocess.run([mpiexec, "-n", str(r), sys.executable, str(script), str(n), solver],
+                    out = subprocess.run([mpiexec, "-n", str(r), sys.executable, str(script), str(n), solver, str(a.dim)],
                                          capture_output=True, text=True)
                     if out.returncode:
                         print(f"| {solver} | {r} | n={n} | failed: {out.stderr.strip().splitlines()[-1][:80]} |||||")

@@ -59,9 +59,15 @@ def solve_task(comm, task, mesh, cell_tags, *, degree=2, solver="lu", hub_tag=de
                bond_tag=default_bond_tag, clamp_tags=None, problem=None) -> ModelResult:
     """Forward and adjoint FEM of a single-load task -> ModelResult (collective on ``comm``).
 
+    Forward: the task's load, each nodal force spread uniformly over its hub region. Reduction:
+    hub-mean displacements u (n_nodes, 2), elongations e. Adjoint: the load -∂L/∂ū from
+    :func:`femnn.crosscheck.compare.adjoint_load`, applied the same way, solved on the SAME
+    factorisation. ``gradient_k`` = e_adj ∘ e (bar form on FEM elongations).
+
     extra: dofs, degree, solver, seconds_assemble, seconds_forward (first solve, includes the
-    factorisation), seconds_adjoint (second solve on the same factors), gradient_s (∂L/∂s_i per
-    bond region), n_factorizations, u_field / u_adj_field (dolfinx Functions, for writers).
+    factorisation), seconds_adjoint (second solve on the same factors), gradient_s (exact ∂L/∂s_i
+    per bond region, s_i scaling Young's modulus of bond i), n_factorizations, u_field / u_adj_field
+    (dolfinx Functions, for writers), problem (the ElasticityProblem, reusable with solve_loads).
     """
     import dolfinx
 
