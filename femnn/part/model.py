@@ -143,6 +143,11 @@ class Part:
         return np.array([[b[0, 0], b[0, 1], 0.0], [b[1, 0], b[1, 1], z]])
 
     @property
+    def n_elements(self) -> int:
+        """Cells of the mesh (0 if not meshed or only the surface was meshed)."""
+        return self.mesh.n_cells if self.mesh is not None else 0
+
+    @property
     def mass_kg(self) -> float:
         return self.volume_m3 * self.network.material.density_kg_per_m3
 
