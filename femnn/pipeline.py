@@ -58,21 +58,23 @@ def load_task_or_network(name_or_path) -> Task:
     return load_task(path)
 
 
-def _mesh(comm, net: Network, dim: int, opts: FemOptions):
-    """gmsh part + mesh on rank 0, distributed by DOLFINx -> (mesh, cell_tags, part info)."""
+def _mesh(comm, task: Task, dim: int, opts: FemOptions):
+    """gmsh part + mesh (gmsh on rank 0 of ``comm``), distributed by DOLFINx -> (mesh, cell_tags, info)."""
     import gmsh
     from dolfinx.io import gmsh as dgmsh
 
     import femnn.part as part
 
-    info = None
-    with part.gmsh_session():
-        if comm.rank == 0:
-            info = part.build(net, dim=dim, hub_radius_m=None if opts.hub_radius_mm is None else opts.hub_radius_mm * 1e-3,
-                              neck_length_m=None if opts.neck_length_mm is None else opts.neck_length_mm * 1e-3,
-                              refine=opts.refine - (1 if opts.quick else 0), order=1,
-                              elements_across_neck=max(2, opts.elements_across_neck - (1 if opts.quick else 0)))
+    with part.gmsh_session(comm):
+        p = part.build(task.network, dim=dim, task=task, comm=comm,
+                       hub_radius_m=None if opts.hub_radius_mm is None else opts.hub_radius_mm * 1e-3,
+                       neck_length_m=None if opts.neck_length_mm is None else opts.neck_length_mm * 1e-3,
+                       refine=opts.refine, order=1,
+                       elements_across_neck=max(2, opts.elements_across_neck - (1 if opts.quick else 0)))
         md = dgmsh.model_to_mesh(gmsh.model, comm, 0, gdim=dim)
+    info = None
+    if comm.rank == 0:
+        info = {"hub_radius_m": float(p.layout.hub_radius_m), "n_elements": getattr(p, "n_elements", None)}
     return md.mesh, md.cell_tags, comm.bcast(info, root=0)
 
 
@@ -91,12 +93,11 @@ def fem_model(comm, task: Task, dim: int, opts: FemOptions = FemOptions()):
     task = _with_material(task, opts)
     net = task.network
     t0 = time.perf_counter()
-    mesh, cell_tags, info = _mesh(comm, net, dim, opts)
+    mesh, cell_tags, info = _mesh(comm, task, dim, opts)
     t_mesh = time.perf_counter() - t0
     res = fem.solve_task(comm, task, mesh, cell_tags, degree=opts.degree, solver=opts.solver)  # femnn.part's tags
     res.name = f"fem{dim}d"
-    res.extra.update({"seconds_mesh": t_mesh, "hub_radius_m": getattr(info, "hub_radius_m", None),
-                      "elements": getattr(info, "n_elements", None)})
+    res.extra.update({"seconds_mesh": t_mesh, "hub_radius_m": info["hub_radius_m"], "elements": info["n_elements"]})
     return res
 
 
@@ -107,7 +108,7 @@ def fem_data_model(comm, task: Task, dim: int, opts: FemOptions, idx) -> dict:
     from femnn.train.losses import loss_and_grad, predict, relative_error
 
     task = _with_material(task, opts)
-    mesh, cell_tags, _ = _mesh(comm, task.network, dim, opts)
+    mesh, cell_tags, _ = _mesh(comm, task, dim, opts)
     from femnn.fem.solve import make_problem
 
     prob = make_problem(comm, task, mesh, cell_tags, degree=opts.degree, solver=opts.solver)

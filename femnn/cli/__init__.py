@@ -21,6 +21,8 @@ SUBCOMMANDS = {
     "fdcheck": ("femnn.cli._fdcheck", "finite differences vs the adjoint gradient (the paper's Fig. 1e)"),
     "prune": ("femnn.cli._prune", "remove each bond of a trained network in turn: critical, redundant or mechanism"),
     "generate": ("femnn.cli._generate", "write a network file from a generator (triangular, square-diagonal, diluted)"),
+    "validate": ("femnn.cli._validate", "the whole chain on a network: part, mesh, FEM 2D/3D forward+adjoint, cross-check report, STL/3MF"),
+    "converge": ("femnn.cli._converge", "mesh convergence of the FEM: observed order, Richardson values and error bars"),
     "crosscheck": ("femnn.cli._crosscheck", "bar vs calibrated bar vs FEM vs COMSOL-equivalent files: report.md/html, results.json, plots"),
     "study": ("femnn.cli._study", "parameter studies (bar, FEM) under MPI: mpiexec -n N femnn study SPEC --out DIR"),
     "check": ("femnn.cli._check", "read a network or task file and report what it holds, or what is wrong"),

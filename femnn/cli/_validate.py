@@ -114,7 +114,7 @@ def run(args, export: bool = True) -> int:
     if comm.rank == 0:
         cmp = compare(task, models, ref, tol_u=args.tol_u, tol_u_calibrated=args.tol_u_calibrated, tol_spearman=args.tol_spearman)
         for m in models.values():
-            for key in ("u_field", "u_adj_field"):
+            for key in ("u_field", "u_adj_field", "problem"):
                 m.extra.pop(key, None)
         settings = {k: v for k, v in vars(args).items() if k not in ("func",)}
         write_report(out, task, models, cmp, settings=settings, extra_images=[p for p in extra_images if str(p).endswith(".png")])
