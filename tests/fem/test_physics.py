@@ -81,8 +81,8 @@ def test_cantilever_beam_theory(comm):
 
 
 def test_p1_locks_p2_does_not(comm):
-    """At ν = 0.49 in bending on the same coarse mesh (4 elements through the thickness), P1 is
-    over-stiff (δ < 0.8 δ_EB: locking) while P2 is within 3 % of beam theory."""
-    tip1, eb = _cantilever(comm, 1, 84, 4)
-    tip2, _ = _cantilever(comm, 2, 84, 4)
-    assert tip1 / eb < 0.8 and abs(tip2 / eb - 1) < 0.03, (tip1 / eb, tip2 / eb)
+    """At ν = 0.49 in bending on the same coarse mesh (2 elements through the thickness), P1 is
+    over-stiff (δ < 0.7 δ_EB: locking; measured 0.56) while P2 is within 3 % of beam theory (0.995)."""
+    tip1, eb = _cantilever(comm, 1, 84, 2)
+    tip2, _ = _cantilever(comm, 2, 84, 2)
+    assert tip1 / eb < 0.7 and abs(tip2 / eb - 1) < 0.03, (tip1 / eb, tip2 / eb)
