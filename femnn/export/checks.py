@@ -142,8 +142,10 @@ def check_printable(part, min_feature_m: float = PRINTER_MIN_FEATURE_M) -> None:
                              f"minimum {min_feature_m * 1e3:.3g} mm (it would print closed); use a larger hub radius")
 
 
-def check_part(part, min_feature_m: float = PRINTER_MIN_FEATURE_M, volume_tolerance: float = VOLUME_TOLERANCE) -> PrintReport:
-    """Run every pre-write check on a 3D part (2D parts: only :func:`check_printable`)."""
+def check_part(part, min_feature_m: float = PRINTER_MIN_FEATURE_M, volume_tolerance: float = VOLUME_TOLERANCE,
+               tray_mm=J850_TRAY_MM) -> PrintReport:
+    """Run every pre-write check on a 3D part (2D parts: only :func:`check_printable`).
+    ``tray_mm=None`` skips the build-tray size check (e.g. for benchmarks of huge lattices)."""
     check_printable(part, min_feature_m)
     lay = part.layout
     expected_mm3 = part.volume_m3 * 1e9
@@ -161,22 +163,23 @@ def check_part(part, min_feature_m: float = PRINTER_MIN_FEATURE_M, volume_tolera
         raise ExportCheckError(f"surface volume {rep.volume:.6g} mm3 differs from area x thickness {expected_mm3:.6g} mm3 "
                                f"by {rel * 100:.3g} % (limit {volume_tolerance * 100:.2g} %)")
     exact = part.bbox_m * 1e3
-    # mesh vertices lie on the geometry, so the box can only be smaller, by at most the chord sagitta
-    h = part.mesh.size_max_m * 1e3
+    # mesh vertices lie on the geometry, so the box can only be smaller, by at most the sagitta
+    # h^2 / (8 r) of a chord of length h on the smallest arc (arcs are meshed at the smallest size)
+    h = part.mesh.size_min_m * 1e3
     r_min = lay.hub_radius_m * 1e3
     for ad in lay.aids:
         if ad.hole_radius_m:
             r_min = min(r_min, ad.hole_radius_m * 1e3)
-    tol = max(1e-3, h * h / (2 * r_min))
+    tol = max(1e-3, h * h / (4 * r_min))
     dev = np.abs(rep.bbox - exact)
     if dev.max() > tol:
         k = np.unravel_index(np.argmax(dev), dev.shape)
         raise ExportCheckError(f"bounding box {'min' if k[0] == 0 else 'max'} {'xyz'[k[1]]} is {rep.bbox[k]:.4f} mm, "
                                f"expected {exact[k]:.4f} mm")
     size = rep.bbox[1] - rep.bbox[0]
-    for k in range(3):
-        if size[k] > J850_TRAY_MM[k]:
-            raise InputError(lay.network.source, "", f"the part is {size[k]:.1f} mm along {'xyz'[k]}, more than the J850 "
-                             f"tray ({J850_TRAY_MM[k]:.0f} mm); split the network or scale it down")
+    for k in range(3 if tray_mm is not None else 0):
+        if size[k] > tray_mm[k]:
+            raise InputError(lay.network.source, "", f"the part is {size[k]:.1f} mm along {'xyz'[k]}, more than the "
+                             f"printer's tray ({tray_mm[k]:.0f} mm); split the network or scale it down")
     return PrintReport(rep.volume, expected_mm3, rel, rep.bbox, lay.min_neck_width_m * 1e3, lay.min_neck_where,
                        lay.min_gap_m * 1e3, lay.min_gap_where, rep.n_triangles, min_feature_m * 1e3)

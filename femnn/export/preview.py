@@ -64,10 +64,15 @@ def write_preview(path, part, *, mesh_edges_max: int = 60000, title: str | None 
     legend = ", ".join(f"{k}: {sorted(v)}" for k, v in lbl.items() if v)
     bb = part.bbox_m * 1e3
     size = bb[1] - bb[0]
-    n_el = pm.n_cells if pm is not None else 0
+    if pm is None:
+        mesh_txt = "not meshed"
+    elif pm.n_cells:
+        mesh_txt = f"{pm.n_cells} {pm.cell_type} elements"
+    else:
+        mesh_txt = f"surface only, {pm.n_triangles} triangles"
     ax.set_title(title or (f"{net.name}: {part.dim}D part, {net.n_bonds} bonds, hub R {R:.3g} mm, neck "
                            f"{lay.neck_length_m * 1e3:.3g} mm\n{size[0]:.1f} x {size[1]:.1f} x {size[2]:.1f} mm, "
-                           f"{part.volume_m3 * 1e9:.0f} mm$^3$, {n_el} {pm.cell_type if pm else ''} elements; {legend}"),
+                           f"{part.volume_m3 * 1e9:.0f} mm$^3$, {mesh_txt}; {legend}"),
                  fontsize=9)
     fig.colorbar(pc, ax=ax, label="bond width (mm)", shrink=0.7)
     pad = R

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from femnn.errors import InputError
-from femnn.export.checks import PRINTER_MIN_FEATURE_M, PrintReport, check_part, surface_mm
+from femnn.export.checks import J850_TRAY_MM, PRINTER_MIN_FEATURE_M, PrintReport, check_part, surface_mm
 
 #: base material of the J850 prints (Li & Mao: Agilus30, black)
 MATERIAL = "Agilus30"
@@ -77,7 +77,7 @@ def writer_for(path):
 
 
 def export(part, paths, *, min_feature_m: float = PRINTER_MIN_FEATURE_M, name: str | None = None,
-           material: str | None = None, report: PrintReport | None = None) -> PrintReport:
+           material: str | None = None, report: PrintReport | None = None, tray_mm=J850_TRAY_MM) -> PrintReport:
     """Check ``part`` and write it to every path in ``paths`` (format from the suffix).
 
     Nothing is written if a check fails (:func:`femnn.export.checks.check_part` raises). Pass a
@@ -85,7 +85,7 @@ def export(part, paths, *, min_feature_m: float = PRINTER_MIN_FEATURE_M, name: s
     """
     paths = [Path(p) for p in paths]
     writers = [writer_for(p) for p in paths]
-    rep = report if report is not None else check_part(part, min_feature_m)
+    rep = report if report is not None else check_part(part, min_feature_m, tray_mm=tray_mm)
     P, F = surface_mm(part)
     name = name or part.network.name
     material = material or part.network.material.name

@@ -105,7 +105,8 @@ def build(source, dim: int = 3, *, widths_m=None, task: Task | None = None, hub_
     mesh : bool
         False: geometry and groups only.
     surface_only : bool
-        3D: mesh only the surfaces (enough for STL/3MF export; no tetrahedra).
+        3D: mesh only the outer surfaces at print resolution (arcs in 5-degree segments, flat faces
+        up to max(t, w_min)), enough for STL/3MF; no tetrahedra and no FEM size field.
     tabs, eyelets : bool
         Printing aids: a mounting tab at each fixed node, an eyelet at each loaded node.
     comm : MPI communicator, optional

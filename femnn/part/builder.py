@@ -226,6 +226,7 @@ class _Model:
     embedded_points: list
     free_points: list
     fine_curves: list
+    arcs: list = field(default_factory=list)   # (curve tag, angular span rad)
 
 
 def _outward(topo: Topology, c: int, sign: int) -> np.ndarray:
@@ -240,6 +241,17 @@ def _outward(topo: Topology, c: int, sign: int) -> np.ndarray:
         m = (pa + pb) / 2 - pc
         r = m / np.linalg.norm(m)
     return np.array([*(sign * r), 0.0])
+
+
+def _arc_spans(topo: Topology) -> list[tuple[int, float]]:
+    """(curve index, angular span) of every arc (counter-clockwise, < pi)."""
+    out = []
+    for k, (kind, a, b, c) in enumerate(topo.curves):
+        if kind == "arc":
+            pc = np.array(topo.points[c])
+            va, vb = np.array(topo.points[a]) - pc, np.array(topo.points[b]) - pc
+            out.append((k, (math.atan2(vb[1], vb[0]) - math.atan2(va[1], va[0])) % (2 * math.pi)))
+    return out
 
 
 def _build_gmsh(lay: Layout, topo: Topology, dim: int, thickness_m: float) -> _Model:
@@ -260,7 +272,7 @@ def _build_gmsh(lay: Layout, topo: Topology, dim: int, thickness_m: float) -> _M
         for p, s in emb:
             gmsh.model.mesh.embed(0, [p], 2, s)
         return _Model(2, regions, exterior, emb, [ptag[p] for p in topo.free_points],
-                      [ctag[k - 1] for k in topo.fine_curves])
+                      [ctag[k - 1] for k in topo.fine_curves], [(ctag[k], sp) for k, sp in _arc_spans(topo)])
 
     pb, cb = _instantiate(geo, topo, 0.0)
     pt, ct = _instantiate(geo, topo, thickness_m)
@@ -296,7 +308,8 @@ def _build_gmsh(lay: Layout, topo: Topology, dim: int, thickness_m: float) -> _M
         gmsh.model.mesh.embed(0, [p], 2, s)
     free = [pb[p] for p in topo.free_points] + [pt[p] for p in topo.free_points]
     fine = [cb[k - 1] for k in topo.fine_curves] + [ct[k - 1] for k in topo.fine_curves]
-    return _Model(3, regions, exterior, emb, free, fine)
+    arcs = [(lv[k], sp) for k, sp in _arc_spans(topo) for lv in (cb, ct)]
+    return _Model(3, regions, exterior, emb, free, fine, arcs)
 
 
 def _region_tag_list(lay: Layout) -> list[tuple[str, int]]:
@@ -347,6 +360,30 @@ def _size_field(lay: Layout, model: _Model, h_min: float, h_max: float, thicknes
                       ("Mesh.MeshSizeFromCurvature", 0), ("Mesh.MeshSizeMin", h_min / 2), ("Mesh.MeshSizeMax", h_max),
                       ("Mesh.Algorithm", 6), ("Mesh.Algorithm3D", 10)):
         gmsh.option.setNumber(name, val)
+
+
+#: print resolution: segments per full circle on the arcs (5 degrees: chord error R (1 - cos 2.5 deg) < 0.1 % R)
+PRINT_SEGMENTS_PER_CIRCLE = 72
+
+
+def _print_sizes(lay: Layout, model: _Model, thickness_m: float) -> tuple[float, float]:
+    """Surface-only (print) meshing: every arc gets one segment per 5 degrees (a transfinite node
+    count, exact and cheap; gmsh's curvature sizing stalls on built-in-kernel arcs), flat faces
+    triangles up to the larger of the thickness and the narrowest bond; no FEM size field.
+    Returns the (smallest, largest) target size."""
+    import gmsh
+
+    seg = 2 * math.pi / PRINT_SEGMENTS_PER_CIRCLE
+    for tag, span in model.arcs:
+        gmsh.model.mesh.setTransfiniteCurve(tag, max(2, math.ceil(span / seg - 1e-9) + 1))
+    radii = [lay.hub_radius_m] + [r for ad in lay.aids for r in (ad.ring_radius_m, ad.hole_radius_m) if r > 0]
+    h_arc = seg * min(radii)
+    h_flat = max(thickness_m, float(lay.network.widths_m.min()))
+    for name, val in (("Mesh.MeshSizeFromCurvature", 0), ("Mesh.MeshSizeExtendFromBoundary", 1),
+                      ("Mesh.MeshSizeFromPoints", 0), ("Mesh.MeshSizeMin", 0), ("Mesh.MeshSizeMax", h_flat),
+                      ("Mesh.Algorithm", 6)):
+        gmsh.option.setNumber(name, val)
+    return h_arc, h_flat
 
 
 def _extract(lay: Layout, model: _Model, region_tags: list, facet_groups: dict, order: int,
@@ -457,7 +494,10 @@ def build_layout(lay: Layout, dim: int, thickness_m: float, *, elements_across_n
     pm = None
     if mesh:
         t1 = time.perf_counter()
-        _size_field(lay, model, h_min, h_max, thickness_m)
+        if dim == 3 and surface_only:
+            h_min, h_max = _print_sizes(lay, model, thickness_m)
+        else:
+            _size_field(lay, model, h_min, h_max, thickness_m)
         gmsh.model.mesh.generate(2 if (dim == 3 and surface_only) else dim)
         if order == 2:
             gmsh.model.mesh.setOrder(2)
