@@ -231,3 +231,46 @@ def test_network_without_task_has_only_clamp():
     part = fp.build(load_network("paper"), dim=2, mesh=False)
     facet = part.facet_group_tags()
     assert facet == {tags.CLAMP: tags.FACET_TAGS[tags.CLAMP]}
+
+
+MPI_SCRIPT = """
+import dolfinx_solver  # noqa: F401
+import gmsh
+import numpy as np
+from dolfinx.io import gmsh as dgmsh
+from mpi4py import MPI
+
+import femnn.part as fp
+from femnn.network import load_task
+
+comm = MPI.COMM_WORLD
+with fp.gmsh_session(comm):
+    part = fp.build(load_task("fig1"), dim=2, elements_across_neck=1, comm=comm)
+    md = dgmsh.model_to_mesh(gmsh.model, comm, 0, gdim=2)
+local = md.cell_tags.values[md.cell_tags.indices < md.mesh.topology.index_map(2).size_local]
+n12 = comm.allreduce(int(np.sum(local == part.hub_tag[12])))
+total = comm.allreduce(md.mesh.topology.index_map(2).size_local)
+if comm.rank == 0:
+    print("RESULT", total, part.n_elements, n12, int(np.sum(part.mesh.cell_tags == part.hub_tag[12])))
+else:
+    assert part.mesh is None and not gmsh.isInitialized() and part.hub_tag[12] == 1_000_013
+"""
+
+
+@pytest.mark.mpi
+def test_gmsh_on_rank_0_dolfinx_on_two_ranks(tmp_path):
+    """mpiexec -n 2: gmsh runs on rank 0 only (rank 1 gets the Part without mesh and never
+    initialises gmsh); model_to_mesh distributes the cells: the ranks together own every cell of
+    the gmsh mesh, and hub 12's cells, exactly once."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "mpi_part.py"
+    script.write_text(MPI_SCRIPT)
+    mpiexec = str(Path(sys.executable).parent / "mpiexec")
+    r = subprocess.run([mpiexec, "-n", "2", sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("RESULT"))
+    total, n_gmsh, n12, n12_gmsh = map(int, line.split()[1:])
+    assert total == n_gmsh > 0 and n12 == n12_gmsh > 0
