@@ -137,10 +137,29 @@ def richardson(values, ratio: float = 2.0) -> dict:
 
 
 def write_fem_exports(out: Path, task: Task, res, comm) -> list[Path]:
-    """The FEM field in COMSOL's text format (rank 0 gathers) and VTX/XDMF files, if the engine gives them."""
+    """Files of one FEM model (collective; rank 0 writes): ``<name>_fields.bp`` and
+    ``<name>_fields_von_mises.bp`` (VTX, for ParaView), ``<name>_comsol.txt`` (the displacement at
+    the mesh vertices in COMSOL's text export format, mm, so a COMSOL user can load it; femnn
+    crosscheck --compare reads it back) and ``<name>_von_mises.png``."""
     import femnn.fem as fem
+    from femnn.fem.gather import surface_triangles, vertex_displacement
 
-    paths = []
-    if hasattr(fem, "write_fields") and "u_field" in res.extra:
-        paths += list(fem.write_fields(comm, out / f"{res.name}_fields", res) or [])
+    if "u_field" not in res.extra:
+        return []
+    paths = list(fem.write_fields(comm, out / f"{res.name}_fields", res) or [])
+    g = vertex_displacement(comm, res.extra["u_field"])
+    tri = surface_triangles(comm, res.extra["von_mises_field"])
+    if comm.rank == 0:
+        from femnn.crosscheck.comsol import write_comsol_text
+        from femnn.report.plots import plot_cell_field
+
+        deg = res.extra.get("degree")
+        paths.append(write_comsol_text(out / f"{res.name}_comsol.txt", g[0], g[1], model=f"femnn {res.name} {task.name}",
+                                       description=f"Displacement field at the mesh vertices (femnn {res.name}, P{deg} "
+                                                   f"Lagrange, {res.extra.get('dofs')} DOFs), X/Y{'/Z' if g[0].shape[1] == 3 else ''}"
+                                                   " components"))
+        where = "top face z = t" if g[0].shape[1] == 3 else "plane stress"
+        paths.append(plot_cell_field(tri[0], tri[1] * 1e-3, out / f"{res.name}_von_mises.png", label="von Mises stress (kPa)",
+                                     title=f"{res.name}: von Mises stress ({where}), max {res.extra['von_mises_max_Pa'] * 1e-3:.3g} kPa",
+                                     nodes=task.network.nodes_m))
     return paths

@@ -105,7 +105,7 @@ def run(args, export: bool = True) -> int:
     models["bar_calibrated"] = calibrated_bar(task, models[ref])
     out: Path = args.out
     extra_images = []
-    for name in [n for n in models if n.startswith("fem")]:
+    for name in [f"fem{d}d" for d in dims]:
         if comm.rank == 0:
             out.mkdir(parents=True, exist_ok=True)
         comm.Barrier()
@@ -114,7 +114,7 @@ def run(args, export: bool = True) -> int:
     if comm.rank == 0:
         cmp = compare(task, models, ref, tol_u=args.tol_u, tol_u_calibrated=args.tol_u_calibrated, tol_spearman=args.tol_spearman)
         for m in models.values():
-            for key in ("u_field", "u_adj_field", "problem"):
+            for key in ("u_field", "u_adj_field", "problem", "von_mises_field"):
                 m.extra.pop(key, None)
         settings = {k: v for k, v in vars(args).items() if k not in ("func",)}
         write_report(out, task, models, cmp, settings=settings, extra_images=[p for p in extra_images if str(p).endswith(".png")])

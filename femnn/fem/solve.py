@@ -113,7 +113,8 @@ def write_fields(comm, path, result, fmt: str = "vtx") -> list[Path]:
     """Write u, u_adj and the von Mises stress (DG0, Pa) of a :func:`solve_task` result for ParaView
     (collective). ``fmt="vtx"``: ``<path>.bp`` (u, u_adj at full degree) and ``<path>_von_mises.bp``;
     ``fmt="xdmf"``: ``<path>.xdmf`` with u, u_adj interpolated to P1 (XDMF holds mesh-degree fields
-    only) and the von Mises field. Also sets ``result.extra["von_mises_max_Pa"]``."""
+    only) and the von Mises field. Also sets ``result.extra["von_mises_max_Pa"]`` and
+    ``result.extra["von_mises_field"]`` (the DG0 Function)."""
     import dolfinx
     from dolfinx.io import VTXWriter, XDMFFile
     from mpi4py import MPI
@@ -126,6 +127,7 @@ def write_fields(comm, path, result, fmt: str = "vtx") -> list[Path]:
     vm = dolfinx.fem.Function(Q, name="von_mises_Pa")
     vm.interpolate(dolfinx.fem.Expression(prob.von_mises(u), Q.element.interpolation_points))
     result.extra["von_mises_max_Pa"] = comm.allreduce(float(vm.x.array.max(initial=0.0)), op=MPI.MAX)
+    result.extra["von_mises_field"] = vm
     written = []
     if fmt == "vtx":
         with VTXWriter(comm, str(path.with_suffix(".bp")), [u, ua], engine="BP4") as vtx:

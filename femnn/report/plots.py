@@ -104,3 +104,28 @@ def plot_network(network, path, *, widths_m=None, input_nodes=(), output_nodes=(
     _save(fig, path)
     plt.close(fig)
     return Path(path)
+
+
+def plot_cell_field(triangles, values, path, *, label: str, title: str = "", nodes=None) -> Path:
+    """A piecewise-constant field on triangles (m, 3, 2) in metres, drawn in mm with a colour bar;
+    ``nodes`` (n, 2) m are marked for orientation."""
+    from matplotlib.collections import PolyCollection
+
+    plt = _plt()
+    tri = np.asarray(triangles, float) * 1e3
+    fig, ax = plt.subplots(figsize=(7, 6))
+    pc = PolyCollection(tri, array=np.asarray(values, float), cmap="viridis", edgecolors="face", linewidths=0.05,
+                        rasterized=True)
+    ax.add_collection(pc)
+    if nodes is not None:
+        x = np.asarray(nodes, float) * 1e3
+        ax.plot(x[:, 0], x[:, 1], "k+", ms=6, mew=0.8)
+    ax.autoscale_view()
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (mm)")
+    ax.set_ylabel("y (mm)")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(pc, ax=ax, label=label, shrink=0.8)
+    _save(fig, path)
+    plt.close(fig)
+    return Path(path)
