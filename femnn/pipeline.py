@@ -163,3 +163,86 @@ def write_fem_exports(out: Path, task: Task, res, comm) -> list[Path]:
                                      title=f"{res.name}: von Mises stress ({where}), max {res.extra['von_mises_max_Pa'] * 1e-3:.3g} kPa",
                                      nodes=task.network.nodes_m))
     return paths
+
+
+def per_bond_calibration(comm, task: Task, ref):
+    """The bar model with one stiffness per bond fitted to the FEM model ``ref``'s hub compliance.
+
+    The FEM solves a unit force on every free DOF in turn on ``ref``'s ONE factorisation (24 extra
+    solves for the paper network, each a pair of triangular solves), then
+    :func:`femnn.crosscheck.calibrate.fit_bond_stiffness` fits k per bond (bar adjoint, L-BFGS-B).
+    Collective; returns a ModelResult ``bar_calibrated_per_bond`` whose ``extra`` holds the factor per
+    bond and the misfit (½|u_bar - u_fem|²/|u_fem|² over all cases) uncalibrated / global / per bond."""
+    import femnn.fem as fem
+    from femnn.crosscheck import bar_result
+    from femnn.crosscheck.calibrate import fit_bond_stiffness, unit_load_cases
+
+    net = task.network
+    F = unit_load_cases(net)
+    t0 = time.perf_counter()
+    U = fem.solve_loads(comm, ref.extra["problem"], F, net.n_nodes)
+    t1 = time.perf_counter()
+    fit = fit_bond_stiffness(net, F, U)
+    res = bar_result(task, fit["k_N_per_m"], name="bar_calibrated_per_bond")
+    res.extra.update({"factor_per_bond": fit["factor_per_bond"], "global_factor": fit["global_factor"],
+                      "misfit_uncalibrated": fit["misfit_uncalibrated"], "misfit_global": fit["misfit_global"],
+                      "misfit_per_bond": fit["misfit_per_bond"], "calibrated_to": ref.name, "load_cases": int(F.shape[0]),
+                      "seconds_fem_solves": t1 - t0})
+    return res
+
+
+def width_gradients_fd(comm, task: Task, dim: int, opts: FemOptions, bonds, base, bar, step: float = 0.05,
+                       say=lambda *a: None) -> list[dict]:
+    """∂L/∂w_b of the printed part by central differences with remeshing, for a few bonds.
+
+    Each bond's width goes to w_b (1 ± step) and w_b (1 ± 2 step); the part is rebuilt and remeshed
+    (same hub radius as the base part) and the FEM solved: fd = (L₊ - L₋) / (2 step w_b), and
+    ``fd_spread`` = |fd(step) - fd(2 step)| estimates its truncation and remeshing noise (remeshing
+    moves the loss by a mesh-dependent amount that matters for bonds with small gradients). Compared with three chain
+    rules at the base widths, all through k_b = E w_b t / l_b (∂k/∂w = k/w):
+      ``fem_gradient_s``: the FEM's exact ∂L/∂s_b / w_b (s_b scales the modulus of bond region b, which
+        is what a width change does to a uniform bar; hubs and the neck-to-hub joins are not scaled),
+      ``fem_bar_form``: (e_adj ∘ e)_b from FEM elongations times k_b / w_b (the in situ rule),
+      ``bar``: the bar model's own (e_adj ∘ e)_b k_b / w_b.
+    Remeshing adds discretisation noise to fd of order the FEM error's variation between meshes."""
+    net = task.network
+    k = net.stiffness_N_per_m()
+    w = net.widths_m
+    hub_mm = base.extra.get("hub_radius_m", None)
+    o = dataclasses.replace(opts, hub_radius_mm=hub_mm * 1e3 if hub_mm else opts.hub_radius_mm)
+    lo, hi = net.width_bounds_m
+    cache = {}
+
+    def loss_at(b, wv):
+        if wv == w[b]:
+            return float(base.loss)
+        if (b, wv) not in cache:
+            wb = np.array(w, float)
+            wb[b] = wv
+            say(f"  width FD: bond {b} ({net.bonds[b][0]}-{net.bonds[b][1]}) w = {wv * 1e3:.4g} mm ...")
+            r = fem_model(comm, task.with_network(net.with_widths(wb)), dim, o)
+            cache[(b, wv)] = float(r.loss)
+            r.extra.clear()
+        return cache[(b, wv)]
+
+    def fd(b, h):
+        # central difference inside the width bounds; one-sided (first order) at a bound
+        pts, scheme = [w[b] + h, w[b] - h], "central"
+        if pts[0] > hi * (1 + 1e-12):
+            pts, scheme = [w[b], w[b] - h], "backward"
+        elif pts[1] < lo * (1 - 1e-12):
+            pts, scheme = [w[b] + h, w[b]], "forward"
+        return (loss_at(b, pts[0]) - loss_at(b, pts[1])) / (pts[0] - pts[1]), scheme
+
+    rows = []
+    for b in bonds:
+        b = int(b)
+        h = step * w[b]
+        g1, scheme = fd(b, h)
+        g2, _ = fd(b, 2 * h)
+        rows.append({"bond": b, "nodes": [int(v) for v in net.bonds[b]], "width_m": float(w[b]), "step_m": float(h),
+                     "scheme": scheme, "fd": g1, "fd_2step": g2, "fd_spread": abs(g1 - g2),
+                     "fem_gradient_s": float(base.extra["gradient_s"][b] / w[b]),
+                     "fem_bar_form": float(base.gradient_k[b] * k[b] / w[b]),
+                     "bar": float(bar.gradient_k[b] * k[b] / w[b]), "model": base.name})
+    return rows

@@ -78,8 +78,12 @@ def plot_deformed(task: Task, models: dict, path: Path):
 
 
 def write_report(out: Path, task: Task, models: dict, comparison: dict, *, settings: dict | None = None,
-                 extra_images: list | None = None) -> list[Path]:
-    """Write results.json, report.md, report.html, gradients.png, deformed.png into ``out``."""
+                 extra_images: list | None = None, extra_results: dict | None = None,
+                 sections: list | None = None) -> list[Path]:
+    """Write results.json, report.md, report.html, gradients.png, deformed.png into ``out``.
+
+    ``extra_results``: more top-level keys of results.json; ``sections``: (title, markdown lines)
+    pairs appended to the report before the pictures."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     net = task.network
@@ -97,6 +101,7 @@ def write_report(out: Path, task: Task, models: dict, comparison: dict, *, setti
         "nodes": net.nodes_m, "bonds": net.bonds, "fixed": net.fixed, "widths_m": net.widths_m,
         "models": {name: {k: v for k, v in m.as_dict().items() if k not in ("u_adjoint",)} for name, m in models.items()},
         "comparison": comparison, "pass": comparison["pass"], "settings": settings or {}, "versions": versions(),
+        **(extra_results or {}),
     }
     written = [atomic_write_json(out / "results.json", results)]
     md = [f"# femnn cross-check: `{task.name}`", "",
@@ -129,6 +134,8 @@ def write_report(out: Path, task: Task, models: dict, comparison: dict, *, setti
             g = models[n].gradient_k
             cells.append(f"{models[n].elongation[b] * 1e3:.5f} | {'-' if g is None else format(g[b], '.4g')}")
         md.append(f"| {b} | {i}-{j} | " + " | ".join(cells) + " |")
+    for title, lines in sections or []:
+        md += ["", f"## {title}", "", *lines]
     md += ["", "## Pictures", ""] + [f"![{im}]({im})" for im in images]
     if settings:
         md += ["", "## Settings", "", "```", *(f"{k} = {v}" for k, v in settings.items()), "```"]
