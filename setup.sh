@@ -6,15 +6,19 @@
 #   ./setup.sh --deps-only   the pinned stack without femnn itself and without the stamp, so the
 #                            next plain run finishes the job (docker/Dockerfile puts the stack in a
 #                            layer of its own: a code change then does not download it again)
+#   ./setup.sh --no-test-extras   without the test-only extras of requirements-test.txt (the image)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="${FEMNN_VENV:-$here/.venv}"
 deps_only=0
-case "${1:-}" in
-  "") ;;
-  --deps-only) deps_only=1 ;;
-  *) echo "setup.sh: unknown option '$1' (the only option is --deps-only)" >&2; exit 2 ;;
-esac
+test_extras=1
+for arg in "$@"; do
+  case "$arg" in
+    --deps-only) deps_only=1 ;;
+    --no-test-extras) test_extras=0 ;;
+    *) echo "setup.sh: unknown option '$arg' (options: --deps-only, --no-test-extras)" >&2; exit 2 ;;
+  esac
+done
 
 usable() {  # a real interpreter >= 3.12 (pyenv shims exist on PATH even when they cannot run)
   "$1" -c 'import sys, venv; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1
@@ -32,7 +36,7 @@ find_python() {
   return 1
 }
 
-stamp_src="$(cat "$here/requirements.txt" "$here/pyproject.toml" | sha256sum | cut -c1-16)"
+stamp_src="$( (cat "$here/requirements.txt" "$here/pyproject.toml"; [ "$test_extras" = 0 ] || cat "$here/requirements-test.txt") | sha256sum | cut -c1-16)"
 if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.femnn-stamp" 2>/dev/null)" = "$stamp_src" ]; then
   exit 0
 fi
@@ -43,6 +47,7 @@ pipq() {  # quiet pip; drop the "Location ... is ignored" noise some pip configs
   "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@" 2> >(grep -v "^WARNING: Location" >&2)
 }
 pipq -r "$here/requirements.txt"
+if [ "$test_extras" = 1 ]; then pipq --no-deps -r "$here/requirements-test.txt"; fi
 if [ "$deps_only" = 1 ]; then echo "setup.sh: pinned stack ready in $venv (--deps-only: femnn itself not installed)" >&2; exit 0; fi
 pipq --no-deps --no-build-isolation -e "$here"
 echo "$stamp_src" > "$venv/.femnn-stamp"
