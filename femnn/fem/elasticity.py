@@ -66,6 +66,8 @@ class ElasticityProblem:
         import ufl
         from petsc4py import PETSc
 
+        from femnn.fem import jit
+
         self.comm, self.mesh, self.cell_tags = comm, mesh, cell_tags
         self.gdim = mesh.geometry.dim
         self.tdim = mesh.topology.dim
@@ -90,23 +92,26 @@ class ElasticityProblem:
             self.set_scale(scale, update=False)
         mu, lam = _lame(float(youngs_modulus_Pa), float(poisson_ratio), self.tdim == 2)
         self.mu, self.lam = mu, lam
+        # constants, not literals: one compiled form serves every E, ν and t (studies sweep them)
+        mu_c, lam_c = dolfinx.fem.Constant(mesh, float(mu)), dolfinx.fem.Constant(mesh, float(lam))
+        t_c = dolfinx.fem.Constant(mesh, float(self.t))
         u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
         self._eps = lambda w: ufl.sym(ufl.grad(w))
-        self._sigma = lambda w: 2 * mu * self._eps(w) + lam * ufl.tr(self._eps(w)) * ufl.Identity(self.gdim)
-        self.a = dolfinx.fem.form(self.t * self.s * ufl.inner(self._sigma(u), self._eps(v)) * ufl.dx)
+        self._sigma = lambda w: 2 * mu_c * self._eps(w) + lam_c * ufl.tr(self._eps(w)) * ufl.Identity(self.gdim)
+        self.a = jit.form(t_c * self.s * ufl.inner(self._sigma(u), self._eps(v)) * ufl.dx)
         # body force per unit volume as a DG0 vector field (hub-mean load operator Pᵀ)
         self.b = dolfinx.fem.Function(W0v)
-        self.L = dolfinx.fem.form(self.t * ufl.inner(self.b, v) * ufl.dx)
+        self.L = jit.form(t_c * ufl.inner(self.b, v) * ufl.dx)
         # per-cell integrals used by the reductions
         q = ufl.TestFunction(W0)
-        self._cell_measure = dolfinx.fem.form(q * ufl.dx)
+        self._cell_measure = jit.form(q * ufl.dx)
         self.u_h = dolfinx.fem.Function(V, name="u")
         self.u_adj = dolfinx.fem.Function(V, name="u_adjoint")
         qv = ufl.TestFunction(W0v)
         # dedicated copies, so that reducing one field never overwrites another
         self._p1, self._p2 = dolfinx.fem.Function(V), dolfinx.fem.Function(V)
-        self._cell_u = dolfinx.fem.form(ufl.inner(self._p1, qv) * ufl.dx)
-        self._cell_energy = dolfinx.fem.form(self.t * q * ufl.inner(self._sigma(self._p1), self._eps(self._p2)) * ufl.dx)
+        self._cell_u = jit.form(ufl.inner(self._p1, qv) * ufl.dx)
+        self._cell_energy = jit.form(t_c * q * ufl.inner(self._sigma(self._p1), self._eps(self._p2)) * ufl.dx)
         cm = fpetsc.assemble_vector(self._cell_measure)
         cm_arr = cm.array_r[:n_owned].copy()
         cm.destroy()

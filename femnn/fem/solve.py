@@ -119,13 +119,15 @@ def write_fields(comm, path, result, fmt: str = "vtx") -> list[Path]:
     from dolfinx.io import VTXWriter, XDMFFile
     from mpi4py import MPI
 
+    from femnn.fem import jit
+
     u, ua = result.extra["u_field"], result.extra["u_adj_field"]
     prob = result.extra["problem"]
     mesh = u.function_space.mesh
     path = Path(path)
     Q = dolfinx.fem.functionspace(mesh, ("DG", 0))
     vm = dolfinx.fem.Function(Q, name="von_mises_Pa")
-    vm.interpolate(dolfinx.fem.Expression(prob.von_mises(u), Q.element.interpolation_points))
+    vm.interpolate(jit.expression(prob.von_mises(u), Q.element.interpolation_points))
     result.extra["von_mises_max_Pa"] = comm.allreduce(float(vm.x.array.max(initial=0.0)), op=MPI.MAX)
     result.extra["von_mises_field"] = vm
     written = []
