@@ -76,6 +76,8 @@ def run_study(comm, study: Study, out: Path, ranks_per_case: int = 1, retry_fail
         for stale in out.glob(".*.tmp"):
             stale.unlink()
         (out / ".records").mkdir(exist_ok=True)
+        for stale in (out / ".records").glob(".*.tmp"):   # a record half-written when a run was killed
+            stale.unlink()
         records = read_records(out / "cases.jsonl")
         if retry_failed:
             records = {k: v for k, v in records.items() if v["status"] == "ok"}

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.mpi
+
 MPIEXEC = str(Path(sys.executable).parent / "mpiexec")
 FEMNN = [sys.executable, "-m", "femnn"]
 NUS = [0.45, 0.49]
@@ -115,7 +117,8 @@ def test_fem_records_equal_crosscheck_runs(tmp_path, crosscheck_alone, n, r):
             assert got["dofs"] == ref["fem2d"]["dofs"] > 0
             for key in FEM_KEYS:
                 ok, dev = _agree(got[key], ref["fem2d"][key])
-                assert ok, f"{key} (nu={rec['params']['poisson_ratio']}, vs crosscheck on {ranks} rank(s)): max dev {dev:.3g} of max|x|"
+                nu = rec["params"]["poisson_ratio"]
+                assert ok, f"{key} (nu={nu}, vs crosscheck on {ranks} rank(s)): max dev {dev:.3g} of max|x|"
             for key in ("u", "elongation", "gradient_k", "loss"):
                 ok, dev = _agree(rec["outputs"]["bar"][key], ref["bar"][key])
                 assert ok, f"bar {key}: {dev:.3g}"
@@ -155,7 +158,8 @@ def test_kill_and_resume_with_fem_cases(tmp_path, crosscheck_alone):
     fixed = {"degree": 2, "refine": 0, "solver": "lu"}
     spec = tmp_path / "s.toml"
     spec.write_text('base = "fig1"\nmodels = ["fem2d"]\noutputs = ["u", "gradient_s", "loss"]\n'
-                    '[fixed]\ndegree = 2\nrefine = 0\nsolver = "lu"\n[axes]\npoisson_ratio = [' + ", ".join(map(str, nus)) + "]\n")
+                    '[fixed]\ndegree = 2\nrefine = 0\nsolver = "lu"\n'
+                    "[axes]\npoisson_ratio = [" + ", ".join(map(str, nus)) + "]\n")
     out = tmp_path / "out"
     cmd = [MPIEXEC, "-n", "2", *FEMNN, "study", str(spec), "--out", str(out), "--quiet"]
 
