@@ -7,14 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from femnn.network import Network
+from femnn.network._model import _freeze
 from femnn.part.layout import Layout
-
-
-def _freeze(obj, *names):
-    for name in names:
-        arr = getattr(obj, name)
-        if isinstance(arr, np.ndarray):
-            arr.flags.writeable = False
 
 
 @dataclass(frozen=True)
