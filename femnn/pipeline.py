@@ -160,7 +160,7 @@ def write_fem_exports(out: Path, task: Task, res, comm) -> list[Path]:
                                                    " components"))
         where = "top face z = t" if g[0].shape[1] == 3 else "plane stress"
         paths.append(plot_cell_field(tri[0], tri[1] * 1e-3, out / f"{res.name}_von_mises.png", label="von Mises stress (kPa)",
-                                     title=f"{res.name}: von Mises stress ({where}), max {res.extra['von_mises_max_Pa'] * 1e-3:.3g} kPa",
+                                     title=f"{res.name}: von Mises stress ({where}); max in the part {res.extra['von_mises_max_Pa'] * 1e-3:.3g} kPa",
                                      nodes=task.network.nodes_m))
     return paths
 

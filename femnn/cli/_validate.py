@@ -63,6 +63,8 @@ def run(args, export: bool = True) -> int:
 
     cmd = getattr(args, "command", "validate")
     dims = [] if args.no_fem else list(args.dims)
+    if args.width_fd and not dims:
+        raise InputError("--width-fd", "", "width gradients by remeshing need a FEM model; drop --no-fem")
     if not dims and not args.compare:
         raise InputError("--no-fem", "", "nothing to compare the bar model with; give --compare FILE or drop --no-fem")
     if dims:
@@ -78,8 +80,6 @@ def run(args, export: bool = True) -> int:
     t0 = time.perf_counter()
     task = load_task_or_network(args.task)
     if task.kind != "single":
-        from femnn.errors import InputError
-
         raise InputError(str(args.task), "kind", "validate compares one load case; give a single-load task (fig1, behaviour-*)")
     if args.widths:
         task, _ = apply_run_widths(task, args.widths)
@@ -120,8 +120,6 @@ def run(args, export: bool = True) -> int:
         say(f"[{cmd}] per-bond calibration of the bar model to {fem_ref} ...")
         models["bar_calibrated_per_bond"] = per_bond_calibration(comm, task, models[fem_ref])
     if args.width_fd:
-        if not dims:
-            raise InputError("--width-fd", "", "width gradients by remeshing need a FEM model; drop --no-fem")
         from femnn.pipeline import width_gradients_fd
 
         fd_dim = dims[0]
