@@ -288,6 +288,32 @@ class Factorization:
         self._pardiso.set_phase(33)  # solve only: reuse the stored factors
         return self._pardiso._call_pardiso(self._A, np.asfortranarray(b, dtype=float))
 
+    def elongations_free(self, U_free) -> np.ndarray:
+        """e = C_f U for free-DOF displacements U (n_free,) or (n_free, n_s) -> (n_bonds,) or (n_bonds, n_s)."""
+        C = self.model._C_dense if self.model._C_dense is not None else self.model.C_free
+        return C @ U_free
+
+    def gradient_free(self, U_free, dL_dU_free) -> np.ndarray:
+        """The bar adjoint, femnn's one implementation: ∂L/∂k = Σ_s e_adj,s ∘ e_s.
+
+        ``U_free`` (n_free,) or (n_free, n_s): forward displacements on the free DOFs (columns are
+        samples); ``dL_dU_free``, same shape: ∂L/∂U. Solves D U_adj = -(∂L/∂U)ᵀ on THESE factors
+        (no new factorisation), e = C_f U, e_adj = C_f U_adj; returns (n_bonds,)."""
+        U = np.asarray(U_free, dtype=float)
+        Ua = self.solve_free(-np.asarray(dL_dU_free, dtype=float))
+        e, ea = self.elongations_free(U), self.elongations_free(np.reshape(Ua, U.shape))
+        return (ea * e).reshape(e.shape[0], -1).sum(axis=1)
+
+    def adjoint_state(self, u, dL_du) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One load case on full-node arrays: (u_adj, e_adj, e_adj ∘ e) with D u_adj = -(∂L/∂u)ᵀ.
+
+        ``u``, ``dL_du``: (n_nodes, 2); returns u_adj (n_nodes, 2), e_adj and the per-bond product
+        e_adj ∘ e (n_bonds,), which is ∂L/∂k for this load case (see :meth:`gradient_free`)."""
+        u_adj = self.adjoint(dL_du)
+        e = self.model.elongations(u)
+        e_adj = self.model.elongations(u_adj)
+        return u_adj, e_adj, e_adj * e
+
     def solve(self, F) -> np.ndarray:
         """Displacements (..., n_nodes, 2) for forces (..., n_nodes, 2); loads on fixed DOFs are reactions (ignored)."""
         F = np.asarray(F, dtype=float)
@@ -323,8 +349,10 @@ class BarSolution:
 
     def gradient_k(self, dL_du) -> np.ndarray:
         """∂L/∂k = Σ_samples e_adj ∘ e, with D u_adj = -(∂L/∂u)ᵀ solved on the same factors."""
-        u_adj = self.factorization.adjoint(dL_du)
-        e_adj = self.factorization.model.elongations(u_adj)
-        g = e_adj * self.elongation
-        return g.reshape(-1, g.shape[-1]).sum(axis=0)
+        fac = self.factorization
+        free = fac.model.free
+        n2 = 2 * fac.model.network.n_nodes
+        U = np.asarray(self.u, dtype=float).reshape(-1, n2)[:, free].T
+        G = np.asarray(dL_du, dtype=float).reshape(-1, n2)[:, free].T
+        return fac.gradient_free(U, G)
 

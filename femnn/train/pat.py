@@ -53,7 +53,6 @@ def train_pat(task: Task, physical: Callable, config: TrainConfig = TrainConfig(
             return [tr[order[i:i + B]] for i in range(0, tr.size, B)]
 
         n_epochs = int(st["epochs"])
-    C = prob._C
     history = []
     t0 = time.perf_counter()
     bar = Progress(n_epochs, f"pat {task.name}", progress)
@@ -64,13 +63,7 @@ def train_pat(task: Task, physical: Callable, config: TrainConfig = TrainConfig(
             u_phys = np.atleast_2d(physical(w, task.X[idx]))
             _, g = loss_and_grad(task, u_phys, task.Y[idx])
             fac = prob.model.factorize(k)
-            U = fac.solve_free(prob.B @ task.X[idx].T)
-            U = U[:, None] if U.ndim == 1 else U
-            rhs = np.zeros_like(U)
-            rhs[prob.out_idx] = -(g.T / idx.size)
-            Ua = fac.solve_free(rhs)
-            Ua = Ua[:, None] if Ua.ndim == 1 else Ua
-            grad_k = np.einsum("bs,bs->b", C @ Ua, C @ U)
+            grad_k = fac.gradient_free(prob.forward_free(fac, idx), prob.output_gradient(g, idx.size))
             theta = adam.step(theta, grad_k * wm.dk_dtheta(theta) if exact else grad_k)
         w = wm.widths(theta)
         rec = {"epoch": epoch}

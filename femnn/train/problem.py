@@ -42,32 +42,32 @@ class TaskProblem:
         np.add.at(B, (pos[task.input_dofs], task.input_columns), task.input_scale_N)
         self.B = B
         self.out_idx = pos[task.output_dofs]
-        self._C = self.model._C_dense if self.model._C_dense is not None else self.model.C_free
 
-    def _elong(self, U):
-        return self._C @ U
+    def output_gradient(self, g_out: np.ndarray, n: int) -> np.ndarray:
+        """∂L/∂U on the free DOFs (n_free, n_s) of the batch mean L = (1/n) Σ l_s, from the loss
+        gradients at the outputs ``g_out`` (n_s, n_out)."""
+        G = np.zeros((self.model.free.size, g_out.shape[0]))
+        G[self.out_idx] = g_out.T / n
+        return G
+
+    def forward_free(self, fac, idx) -> np.ndarray:
+        """Free-DOF displacements (n_free, n_s) of samples ``idx`` on the factorisation ``fac``."""
+        U = fac.solve_free(self.B @ self.task.X[np.asarray(idx)].T)
+        return U[:, None] if U.ndim == 1 else U
 
     def evaluate(self, k, idx=None, *, gradient=True, full_u=False) -> Evaluation:
         """Mean loss over samples ``idx`` (default all) and, if asked, ∂L/∂k of that mean."""
         t = self.task
         idx = np.arange(t.n_samples) if idx is None else np.asarray(idx)
         fac = self.model.factorize(k)
-        X = t.X[idx]
-        U = fac.solve_free(self.B @ X.T)  # (n_free, n_s)
-        if U.ndim == 1:
-            U = U[:, None]
+        U = self.forward_free(fac, idx)  # (n_free, n_s)
         u_out = U[self.out_idx].T
         Y = t.Y[idx]
         losses, g = loss_and_grad(t, u_out, Y)
         n = idx.size
         grad = None
         if gradient:
-            rhs = np.zeros_like(U)
-            rhs[self.out_idx] = -(g.T / n)
-            Ua = fac.solve_free(rhs)
-            if Ua.ndim == 1:
-                Ua = Ua[:, None]
-            grad = np.einsum("bs,bs->b", self._elong(Ua), self._elong(U))
+            grad = fac.gradient_free(U, self.output_gradient(g, n))
         u = None
         if full_u:
             u = np.zeros((n, 2 * t.network.n_nodes))
