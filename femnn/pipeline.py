@@ -9,28 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from femnn.fem.meshing import FemOptions, mesh_task, with_material as _with_material
 from femnn.network import Network, Task, load_network, load_task
 from femnn.network._io import _read_toml, resolve
-
-
-@dataclass(frozen=True)
-class FemOptions:
-    """FEM settings shared by validate, crosscheck, converge and studies."""
-
-    degree: int = 2
-    refine: int = 0
-    solver: str = "lu"
-    poisson_ratio: float | None = None       # None: the network file's
-    hub_radius_mm: float | None = None       # None: derived from the width bounds and bond angles
-    neck_length_mm: float | None = None
-    elements_across_neck: int = 3
-    quick: bool = False                      # coarse meshes for tests and smoke runs
-    extra: dict = field(default_factory=dict)
 
 
 def default_task_for(network: Network) -> Task:
@@ -59,30 +44,8 @@ def load_task_or_network(name_or_path) -> Task:
 
 
 def _mesh(comm, task: Task, dim: int, opts: FemOptions):
-    """gmsh part + mesh (gmsh on rank 0 of ``comm``), distributed by DOLFINx -> (mesh, cell_tags, info)."""
-    import gmsh
-    from dolfinx.io import gmsh as dgmsh
-
-    import femnn.part as part
-
-    with part.gmsh_session(comm):
-        p = part.build(task.network, dim=dim, task=task, comm=comm,
-                       hub_radius_m=None if opts.hub_radius_mm is None else opts.hub_radius_mm * 1e-3,
-                       neck_length_m=None if opts.neck_length_mm is None else opts.neck_length_mm * 1e-3,
-                       refine=opts.refine, order=1,
-                       elements_across_neck=max(2, opts.elements_across_neck - (1 if opts.quick else 0)))
-        md = dgmsh.model_to_mesh(gmsh.model, comm, 0, gdim=dim)
-    info = None
-    if comm.rank == 0:
-        info = {"hub_radius_m": float(p.layout.hub_radius_m), "n_elements": getattr(p, "n_elements", None)}
-    return md.mesh, md.cell_tags, comm.bcast(info, root=0)
-
-
-def _with_material(task: Task, opts: FemOptions) -> Task:
-    if opts.poisson_ratio is None:
-        return task
-    net = task.network
-    return task.with_network(dataclasses.replace(net, material=dataclasses.replace(net.material, poisson_ratio=float(opts.poisson_ratio))))
+    mesh, tags, info = mesh_task(comm, task, dim, opts)
+    return mesh, tags, {"hub_radius_m": info.hub_radius_m, "n_elements": info.n_elements}
 
 
 def fem_model(comm, task: Task, dim: int, opts: FemOptions = FemOptions()):

@@ -8,7 +8,8 @@ e_adj ∘ e, and the FEM's exact ∂L/∂s_i). See :mod:`femnn.fem.elasticity` f
 import dolfinx_solver  # noqa: F401  (before dolfinx/petsc4py/mpi4py: puts the wheel's libmpi on the path)
 
 from femnn.fem.elasticity import ElasticityProblem
+from femnn.fem.meshing import FemOptions, MeshInfo, mesh_task
 from femnn.fem.solve import default_bond_tag, default_hub_tag, make_problem, solve_loads, solve_task, write_fields
 
-__all__ = ["ElasticityProblem", "make_problem", "solve_task", "solve_loads", "write_fields", "default_hub_tag",
+__all__ = ["ElasticityProblem", "FemOptions", "MeshInfo", "mesh_task", "make_problem", "solve_task", "solve_loads", "write_fields", "default_hub_tag",
            "default_bond_tag"]
