@@ -4,5 +4,6 @@ numpy/scipy only (optional pypardiso for very large networks). See :mod:`femnn.b
 """
 
 from femnn.bars.model import BarModel, BarSolution, Factorization, compatibility_matrix, free_dofs
+from femnn.bars.result import BarResult
 
-__all__ = ["BarModel", "BarSolution", "Factorization", "compatibility_matrix", "free_dofs"]
+__all__ = ["BarModel", "BarSolution", "BarResult", "Factorization", "compatibility_matrix", "free_dofs"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from pathlib import Path
 
 from femnn.errors import InputError
@@ -50,14 +49,9 @@ def _positive(value, option, allow_zero=False):
 
 def _load(target, widths_spec):
     """(network, task or None) with the widths applied; a task also names loaded and output hubs."""
-    from femnn.network import load_network, load_task, resolve
-    from femnn.network._io import _read_toml
+    from femnn.network import load_network_or_task
 
-    path = resolve(target)
-    data = _read_toml(path)
-    is_task = "network" in data and not ("lattice" in data or "generator" in data)
-    task = load_task(path) if is_task else None
-    net = task.network if task else load_network(path)
+    net, task = load_network_or_task(target)
     if widths_spec:
         if task is not None:
             from femnn.train.runs import apply_run_widths
@@ -82,9 +76,8 @@ def _load(target, widths_spec):
 
 def run(args) -> int:
     import femnn.export as ex
-    import femnn.part as fp
+    from femnn.export.build import build_files
 
-    t_start = time.perf_counter()
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     hub = _positive(args.hub_radius_mm, "--hub-radius-mm")
     neck = _positive(args.neck_length_mm, "--neck-length-mm", allow_zero=True)
@@ -97,45 +90,21 @@ def run(args) -> int:
     if args.surface_only and args.dim != 3:
         raise InputError("--surface-only", "", "only for --dim 3 (the print files); drop it for 2D")
     net, task = _load(args.target, args.widths)
-    out = Path(args.out)
-    with fp.gmsh_session():
-        part = fp.build(task if task is not None else net, dim=args.dim, hub_radius_m=hub, neck_length_m=neck,
-                        thickness_m=thick, elements_across_neck=args.elements_across_neck, refine=args.refine,
-                        order=args.order, surface_only=args.surface_only, tabs=args.tabs, eyelets=args.eyelets)
-        try:
-            report = ex.check_part(part, min_feat)
-        except ex.ExportCheckError as exc:
-            print(f"femnn build: check failed, nothing written: {exc}", file=sys.stderr)
-            return 1
-        out.mkdir(parents=True, exist_ok=True)
-        files = []
-        if not (args.dim == 3 and args.surface_only):
-            msh = out / "mesh.msh"
-            tmp = out / ".mesh.msh.tmp.msh"
-            fp.write_msh(tmp)
-            tmp.replace(msh)
-            files.append(msh)
-    if args.dim == 3:
-        prints = [out / "part.stl", out / "part.3mf"]
-        ex.export(part, prints, report=report)
-        files += prints
-    files += ex.write_xdmf(out / "mesh.xdmf", part)
-    if not args.no_preview:
-        files.append(ex.write_preview(out / "preview.png", part))
-    files.append(out / "summary.json")
     extra = {"task": task.name if task is not None else None, "widths_from": args.widths,
              "elements_across_neck": args.elements_across_neck, "refine": args.refine,
              "command": "femnn build " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["build"] else None}
-    data = ex.summary(part, report, files=[f.name for f in files], extra=extra)
-    data["timings_s"]["total_s"] = time.perf_counter() - t_start
-    ex.write_summary(out / "summary.json", data)
-    pm = part.mesh
-    say(f"{net.name}: {args.dim}D part, {net.n_bonds} bonds, hub radius {part.hub_radius_m * 1e3:.4g} mm, "
-        f"neck {part.neck_length_m * 1e3:.4g} mm, volume {data['volume_mm3']:.1f} mm3 "
-        f"({data['mass_g']:.2f} g), bbox {[[round(v, 2) for v in r] for r in data['bbox_mm']]} mm")
-    if pm is not None and pm.n_cells:
-        say(f"mesh: {pm.n_cells} {pm.cell_type} (quality minSICN min {pm.quality_min:.3f}, mean {pm.quality_mean:.3f}), "
-            f"sizes {pm.size_min_m * 1e3:.3g}-{pm.size_max_m * 1e3:.3g} mm")
-    say(f"thinnest feature {report.min_feature_mm:.3g} mm ({report.min_feature_where}); narrowest gap "
-        f"{report.min_gap_mm:.3g} mm ({report.min_gap_where}); wrote {', '.join(f.name for f in files)} to {out}")
+    try:
+        res = build_files(task if task is not None else net, Path(args.out), dim=args.dim, hub_radius_m=hub,
+                          neck_length_m=neck, thickness_m=thick, elements_across_neck=args.elements_across_neck,
+                          refine=args.refine, order=args.order, surface_only=args.surface_only, tabs=args.tabs,
+                          eyelets=args.eyelets, min_feature_m=min_feat, preview=not args.no_preview, extra=extra)
+    except ex.ExportCheckError as exc:
+        print(f"femnn build: check failed, nothing written: {exc}", file=sys.stderr)
+        return 1
+    data = res.summary
+    say(f"{net.name}: {args.dim}D part, {net.n_bonds} bonds, hub radius {data.get('hub_radius_mm', float('nan')):.4g} mm, "
+        f"volume {data['volume_mm3']:.1f} mm3 ({data['mass_g']:.2f} g), "
+        f"bbox {[[round(v, 2) for v in r] for r in data['bbox_mm']]} mm")
+    say(f"thinnest feature {data['min_feature_mm']:.3g} mm ({data['min_feature_where']}); narrowest gap "
+        f"{data['min_gap_mm']:.3g} mm ({data['min_gap_where']}); wrote {', '.join(f.name for f in res.files)} to {args.out}")
     return 0

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
-from femnn.crosscheck.compare import ModelResult, elongations
+from femnn.crosscheck.compare import ImportedResult, elongations
 from femnn.errors import InputError
 from femnn.network import Task
 
@@ -50,7 +50,7 @@ def read_points_displacement(path, length_unit_m: float = 1.0) -> tuple[np.ndarr
     return pts, u * length_unit_m
 
 
-def imported_result(task: Task, points_m, disp_m, hub_radius_m: float, name: str) -> ModelResult:
+def imported_result(task: Task, points_m, disp_m, hub_radius_m: float, name: str, source: str = "") -> ImportedResult:
     """Hub displacements (mean over points within ``hub_radius_m`` of each node) and elongations."""
     net = task.network
     pts = np.asarray(points_m)[:, :2]
@@ -62,4 +62,4 @@ def imported_result(task: Task, points_m, disp_m, hub_radius_m: float, name: str
             raise InputError(name, f"node {i}", f"no exported point within {hub_radius_m * 1e3:.3g} mm of the hub centre "
                              f"({x[0] * 1e3:.3f}, {x[1] * 1e3:.3f}) mm; is the file in the part's coordinates and length unit?")
         u[i] = np.asarray(disp_m)[idx, :2].mean(axis=0)
-    return ModelResult(name, u, elongations(task, u), extra={"points": int(pts.shape[0])})
+    return ImportedResult(name, u, elongations(task, u), source=str(source), points=int(pts.shape[0]))

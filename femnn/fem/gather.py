@@ -73,3 +73,45 @@ def surface_triangles(comm, cell_values):
     T = np.concatenate([t for t, _ in parts])
     V = np.concatenate([v for _, v in parts])
     return T, V
+
+
+def boundary_surface(comm, u, cell_values):
+    """The part's outer surface for a 3D picture (collective): triangles (m, 3, 3) m, the displacement
+    at their corners (m, 3, 3) m, the DG0 ``cell_values`` of each triangle's cell (m,), and the largest
+    cell value anywhere in the part with its cell centroid (so a picture can label an interior maximum).
+    Returns ``(tris, disp, vals, (max_value, max_xyz))`` on rank 0, None elsewhere. P1 geometry assumed
+    (femnn meshes are order 1); higher-degree displacements are sampled at the vertices."""
+    import dolfinx
+    from mpi4py import MPI
+
+    mesh = u.function_space.mesh
+    tdim, gdim = mesh.topology.dim, mesh.geometry.dim
+    V1 = dolfinx.fem.functionspace(mesh, ("Lagrange", 1, (gdim,)))
+    u1 = dolfinx.fem.Function(V1)
+    u1.interpolate(u)
+    # geometry node -> P1 dof: cell by cell both follow the reference cell's vertex order
+    gdm = mesh.geometry.dofmap
+    g2d = np.empty(mesh.geometry.x.shape[0], dtype=np.int64)
+    g2d[gdm.ravel()] = V1.dofmap.list[:, :gdm.shape[1]].ravel()
+    U = u1.x.array.reshape(-1, gdim)
+    mesh.topology.create_connectivity(tdim - 1, tdim)
+    facets = dolfinx.mesh.exterior_facet_indices(mesh.topology)
+    facets = facets[facets < mesh.topology.index_map(tdim - 1).size_local]
+    geo = dolfinx.mesh.entities_to_geometry(mesh, tdim - 1, facets)[:, :3]
+    f2c = mesh.topology.connectivity(tdim - 1, tdim)
+    cells = f2c.array[f2c.offsets[facets]]
+    Q = cell_values.function_space
+    vals_cell = cell_values.x.array[Q.dofmap.list[:, 0]]
+    n_cells = mesh.topology.index_map(tdim).size_local
+    local_max = (-np.inf, None)
+    if n_cells:
+        c = int(np.argmax(vals_cell[:n_cells]))
+        cg = dolfinx.mesh.entities_to_geometry(mesh, tdim, np.array([c], dtype=np.int32))[0]
+        local_max = (float(vals_cell[c]), mesh.geometry.x[cg].mean(axis=0))
+    parts = comm.gather((mesh.geometry.x[geo], U[g2d[geo]], vals_cell[cells] if cells.size else np.zeros(0), local_max),
+                        root=0)
+    if comm.rank != 0:
+        return None
+    best = max((p[3] for p in parts), key=lambda m: m[0])
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]), best)

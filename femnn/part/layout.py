@@ -43,6 +43,7 @@ from scipy.spatial import cKDTree
 
 from femnn.errors import InputError
 from femnn.network import Network
+from femnn.part.tags import BOND, EYELET, HUB, TAB  # region kinds are defined once, in tags.py
 
 #: default clearance between neighbouring necks at the hub rim, as a fraction of the upper width bound
 CLEARANCE_FRACTION = 1 / 8
@@ -55,8 +56,6 @@ EYELET_STUB_HALF_WIDTH_R = 0.5
 EYELET_RING_RADIUS_R = 1.0
 EYELET_HOLE_RADIUS_R = 0.5  # ring width 0.5 R
 EYELET_CENTRE_R = 2.5       # ring centre 2.5 R from the node (0.5 R gap to the hub)
-
-BOND, TAB, EYELET = "bond", "tab", "eyelet"
 
 
 def circular_segment_area(h, radius):
@@ -597,7 +596,7 @@ def make_layout(network: Network, *, hub_radius_m: float | None = None, neck_len
         gaps.append((float(d[k]), f"between {caps_name[u[k]]} and {caps_name[v[k]]}"))
 
     # ---- regions, exact areas, bbox ---------------------------------------------------------
-    kinds = ["hub"] * net.n_nodes + [BOND] * net.n_bonds + [ad.kind for ad in aids]
+    kinds = [HUB] * net.n_nodes + [BOND] * net.n_bonds + [ad.kind for ad in aids]
     idx = list(range(net.n_nodes)) + list(range(net.n_bonds)) + [ad.node for ad in aids]
     areas = [math.pi * R * R] * net.n_nodes
     lay_tmp = Layout(net, R, ell, c, tuple(atts), tuple(aids), fixed, loads, outs, tuple(kinds), np.array(idx),

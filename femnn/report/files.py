@@ -46,12 +46,71 @@ def atomic_write_json(path, obj, indent=1) -> Path:
     return atomic_write_text(path, json.dumps(_clean(obj), indent=indent) + "\n")
 
 
-def versions() -> dict:
+def versions(verbose: bool = True) -> dict:
+    """Provenance: the versions of femnn, Python, numpy, scipy and, when installed, dolfinx, PETSc,
+    gmsh, MPI (the library's own version string) and matplotlib, plus the git commit of the femnn
+    checkout when there is one. Only packages already importable are asked (nothing is installed)."""
+    import importlib.metadata as md
+
     import scipy
 
     from femnn import __version__
 
-    return {"femnn": __version__, "python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__}
+    v = {"femnn": __version__, "python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__}
+    if not verbose:
+        return v
+    for name, dist in (("dolfinx", "dolfinx-solver-real"), ("petsc", None), ("gmsh", "gmsh"), ("mpi", "mpich"),
+                       ("matplotlib", "matplotlib"), ("pyvista", "pyvista")):
+        try:
+            if name == "petsc":
+                v[name] = _petsc_version()
+            else:
+                v[name] = md.version(dist)
+        except Exception:  # not installed, or not loadable here: say so rather than fail a report
+            v[name] = None
+    if v.get("dolfinx"):
+        v["dolfinx"] = f"{v['dolfinx']} (wheel dolfinx-solver-real)"
+    if v.get("mpi"):
+        v["mpi"] = f"MPICH {v['mpi']} (wheel mpich)"
+    v["git_commit"] = git_commit()
+    return v
+
+
+def _petsc_version() -> str | None:
+    """PETSc's version from the DOLFINx wheel's petsc4py, without initialising MPI/PETSc twice."""
+    import importlib.metadata as md
+
+    for dist in ("petsc4py", "petsc"):
+        try:
+            return md.version(dist)
+        except md.PackageNotFoundError:
+            continue
+    import sys
+
+    if "petsc4py" in sys.modules:
+        from petsc4py import PETSc
+
+        return ".".join(map(str, PETSc.Sys.getVersion()))
+    return None
+
+
+def git_commit() -> str | None:
+    """The commit of the femnn source tree (``-dirty`` when it has uncommitted changes), or None."""
+    import subprocess
+
+    here = Path(__file__).resolve().parents[2]
+    if not (here / ".git").exists():
+        return None
+    try:
+        rev = subprocess.run(["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+                             timeout=5)
+        if rev.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5)
+        return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def read_widths(spec, n_bonds: int | None = None) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""PNG plots with matplotlib (Agg backend, no screen needed)."""
+"""PNG plots with matplotlib: Figure objects on an Agg canvas, never pyplot, so femnn neither needs a
+screen nor switches the backend of a user's session (Jupyter, a GUI)."""
 
 from __future__ import annotations
 
@@ -7,29 +8,66 @@ from pathlib import Path
 import numpy as np
 
 
-def _plt():
+def new_figure(figsize=(6, 4), dpi: int = 130, **subplots):
+    """(fig, ax) on an Agg canvas (no pyplot state). ``subplots``: arguments of ``fig.subplots``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(**subplots) if subplots else fig.add_subplot()
+
+
+def save_figure(fig, path) -> Path:
+    """Write ``fig`` as PNG through a temporary name (readers never see half a picture)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=fig.dpi, bbox_inches="tight")
+    tmp.replace(path)
+    return path
+
+
+def colormap(name: str):
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    return matplotlib.colormaps[name]
 
-    return plt
+
+class _Pyplotless:
+    """Transitional stand-in for the old ``_plt()`` helper: ``subplots`` and ``close`` without pyplot."""
+
+    @staticmethod
+    def subplots(*args, figsize=(6, 4), **kw):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=figsize)
+        FigureCanvasAgg(fig)
+        return fig, fig.subplots(*args, **kw)
+
+    @staticmethod
+    def close(fig):
+        pass
+
+    @staticmethod
+    def get_cmap(name):
+        return colormap(name)
+
+
+def _plt():  # kept for callers not yet moved to new_figure()
+    return _Pyplotless()
 
 
 def _save(fig, path):
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=130, bbox_inches="tight")
-    tmp.replace(path)
+    return save_figure(fig, path)
 
 
 def plot_history(history: list, out_dir, title: str = "") -> list[Path]:
     """``loss.png`` (log scale) and, if present, ``accuracy.png`` / ``error.png`` (train and test)."""
-    plt = _plt()
     out_dir = Path(out_dir)
     ep = [h["epoch"] for h in history]
     written = []
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = new_figure((6, 4))
     ax.semilogy(ep, [max(h["loss"], 1e-300) for h in history], label="train loss")
     if any(h.get("test_loss") is not None for h in history):
         ax.semilogy(ep, [h.get("test_loss") or np.nan for h in history], label="test loss")
@@ -38,12 +76,11 @@ def plot_history(history: list, out_dir, title: str = "") -> list[Path]:
     ax.set_title(title)
     ax.legend()
     ax.grid(alpha=0.3)
-    _save(fig, out_dir / "loss.png")
-    plt.close(fig)
+    save_figure(fig, out_dir / "loss.png")
     written.append(out_dir / "loss.png")
     for key, fname, lab in (("accuracy", "accuracy.png", "accuracy"), ("error", "error.png", "relative output error")):
         if any(f"train_{key}" in h for h in history):
-            fig, ax = plt.subplots(figsize=(6, 4))
+            fig, ax = new_figure((6, 4))
             for split in ("train", "test"):
                 vals = [h.get(f"{split}_{key}") for h in history]
                 if any(v is not None for v in vals):
@@ -54,8 +91,7 @@ def plot_history(history: list, out_dir, title: str = "") -> list[Path]:
             ax.set_title(title)
             ax.legend()
             ax.grid(alpha=0.3)
-            _save(fig, out_dir / fname)
-            plt.close(fig)
+            save_figure(fig, out_dir / fname)
             written.append(out_dir / fname)
     return written
 
@@ -64,14 +100,15 @@ def plot_network(network, path, *, widths_m=None, input_nodes=(), output_nodes=(
                  displacement_m=None, scale: float | None = None) -> Path:
     """The network with bonds drawn as rectangles of their true width (to scale), fixed nodes as
     black squares, input (loaded) nodes red, output nodes blue; optionally the deformed shape."""
-    plt = _plt()
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
     from matplotlib.patches import Polygon
 
     w = network.widths_m if widths_m is None else np.asarray(widths_m)
     x = network.nodes_m * 1e3
-    fig, ax = plt.subplots(figsize=(7, 5.5))
+    fig, ax = new_figure((7, 5.5))
     lo, hi = network.width_bounds_m
-    cmap = plt.get_cmap("viridis")
+    cmap = colormap("viridis")
     for (i, j), wb, n in zip(network.bonds, w, network.unit_vectors):
         perp = np.array([-n[1], n[0]]) * wb * 1e3 / 2
         poly = [x[i] + perp, x[j] + perp, x[j] - perp, x[i] - perp]
@@ -93,7 +130,7 @@ def plot_network(network, path, *, widths_m=None, input_nodes=(), output_nodes=(
                    label="output", zorder=5)
     for n_, p in enumerate(x):
         ax.annotate(str(n_), p, textcoords="offset points", xytext=(4, 4), fontsize=7, color="0.3")
-    sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(lo * 1e3, hi * 1e3))
+    sm = ScalarMappable(cmap=cmap, norm=Normalize(lo * 1e3, hi * 1e3))
     fig.colorbar(sm, ax=ax, label="bond width (mm)", shrink=0.8)
     ax.set_aspect("equal")
     ax.set_xlabel("x (mm)")
@@ -101,9 +138,7 @@ def plot_network(network, path, *, widths_m=None, input_nodes=(), output_nodes=(
     ax.set_title(title)
     ax.legend(loc="lower left", fontsize=8)
     ax.autoscale_view()
-    _save(fig, path)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 def plot_cell_field(triangles, values, path, *, label: str, title: str = "", nodes=None) -> Path:
@@ -111,9 +146,8 @@ def plot_cell_field(triangles, values, path, *, label: str, title: str = "", nod
     ``nodes`` (n, 2) m are marked for orientation."""
     from matplotlib.collections import PolyCollection
 
-    plt = _plt()
     tri = np.asarray(triangles, float) * 1e3
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig, ax = new_figure((7, 6))
     pc = PolyCollection(tri, array=np.asarray(values, float), cmap="viridis", edgecolors="face", linewidths=0.05,
                         rasterized=True)
     ax.add_collection(pc)
@@ -126,6 +160,4 @@ def plot_cell_field(triangles, values, path, *, label: str, title: str = "", nod
     ax.set_ylabel("y (mm)")
     ax.set_title(title, fontsize=10)
     fig.colorbar(pc, ax=ax, label=label, shrink=0.8)
-    _save(fig, path)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from femnn.crosscheck.compare import global_calibration
 from femnn.network import Task, load_task
 
 
@@ -69,38 +70,44 @@ def eval_indices(task: Task, split) -> np.ndarray:
 
 
 def run_bar(task: Task, split, outputs) -> dict:
-    from femnn.bars import BarModel
-    from femnn.train import TaskProblem
+    """The bar model of one case: the validation chain's bar step (single-load tasks) or the task's
+    samples on one factorisation (data tasks)."""
+    from femnn.train import TaskProblem, bar_result
 
     t0 = time.perf_counter()
-    prob = TaskProblem(task, BarModel(task.network))
     idx = eval_indices(task, split)
-    ev = prob.evaluate(task.network.stiffness_N_per_m(), idx, full_u=True)
-    fac = prob.model.factorize(task.network.stiffness_N_per_m())
-    out = {"loss": ev.loss}
     if task.kind == "single":
-        u = ev.u[0]
-        e = prob.model.elongations(u)
-        rhs = np.zeros((task.network.n_nodes * 2,))
-        from femnn.train.losses import loss_and_grad
-
-        _, g = loss_and_grad(task, ev.u_out, task.Y[idx])
-        rhs[task.output_dofs] = g[0]
-        u_adj = fac.adjoint(rhs.reshape(-1, 2))
-        e_adj = prob.model.elongations(u_adj)
-        out.update(u=u, elongation=e, adjoint_elongation=e_adj, gradient_k=e_adj * e)
+        r = bar_result(task)
+        out = {"loss": r.loss, "u": r.u_m, "elongation": r.elongation_m, "adjoint_elongation": r.adjoint_elongation_m,
+               "gradient_k": r.gradient_k}
     else:
-        out["gradient_k"] = ev.gradient_k
-        out.update(prob.metrics(ev, idx))
+        prob = TaskProblem(task)
+        ev = prob.evaluate(task.network.stiffness_N_per_m(), idx)
+        out = {"loss": ev.loss, "gradient_k": ev.gradient_k, **prob.metrics(ev, idx)}
     out["seconds"] = time.perf_counter() - t0
     return {k: v for k, v in out.items() if k in outputs or k in ("accuracy", "error") and "accuracy" in outputs}
 
 
 def run_fem(comm, task: Task, split, params: dict, dim: int, outputs) -> dict:
-    """FEM model of the case on ``comm`` (all ranks of the case's group call this)."""
-    from femnn.study.fem_bridge import run_fem_case
+    """One FEM model of a case on the group's communicator, with the validation chain's FEM step
+    (:func:`femnn.fem.part_model`; data tasks: :func:`femnn.fem.data_model`)."""
+    import femnn.fem as fem
+    from femnn.validation import fem_options
 
-    return run_fem_case(comm, task, split, params, dim, outputs)
+    opts = fem_options(degree=int(params.get("degree", 2)), refine=int(params.get("refine", 0)),
+                       solver=params.get("solver", "lu"), poisson=params.get("poisson_ratio"),
+                       hub_radius_mm=params.get("hub_radius_mm"), neck_length_mm=params.get("neck_length_mm"),
+                       source="study parameter")
+    t0 = time.perf_counter()
+    if task.kind != "single":
+        out = fem.data_model(comm, task, dim, opts, eval_indices(task, split))
+        out["seconds"] = time.perf_counter() - t0
+        return out
+    res, _ = fem.part_model(comm, task, dim, opts)
+    out = {"u": res.u_m, "elongation": res.elongation_m, "adjoint_elongation": res.adjoint_elongation_m,
+           "gradient_k": res.gradient_k, "gradient_s": res.gradient_s, "loss": res.loss, "dofs": res.dofs,
+           "seconds": time.perf_counter() - t0}
+    return {k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v) for k, v in out.items() if k in outputs or k == "dofs"}
 
 
 def run_case(comm, study, params: dict) -> dict:
@@ -116,7 +123,6 @@ def run_case(comm, study, params: dict) -> dict:
     if "calibration" in study.outputs and "bar" in res:
         for m, r in res.items():
             if m != "bar" and "u" in r and "u" in res["bar"]:
-                ub, uf = np.asarray(res["bar"]["u"]).ravel(), np.asarray(r["u"]).ravel()
-                # one global factor c on k: u_bar / c best fits u_fem in least squares
-                r["calibration"] = float(ub @ ub / (ub @ uf)) if ub @ uf else None
+                ub, uf = np.asarray(res["bar"]["u"]), np.asarray(r["u"])
+                r["calibration"] = global_calibration(ub, uf) if np.ravel(ub) @ np.ravel(uf) else None
     return {"outputs": res, "seconds": time.perf_counter() - t0}

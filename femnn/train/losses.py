@@ -85,3 +85,14 @@ def predict(u_out) -> np.ndarray:
 def relative_error(u_out, Y) -> float:
     """||U - Y||_F / ||Y||_F over all samples and outputs (the paper's u_error / regression error)."""
     return float(np.linalg.norm(u_out - Y) / np.linalg.norm(Y))
+
+
+def output_adjoint_load(task, u) -> tuple[np.ndarray, float]:
+    """The adjoint load of a single-load task at hub displacements ``u`` (n_nodes, 2):
+    F_adj = -(∂L/∂u) (non-zero at the output DOFs only), as (n_nodes, 2) forces, and L(u)."""
+    u = np.asarray(u, dtype=float)
+    u_out = u.reshape(1, -1)[:, task.output_dofs]
+    loss, g = loss_and_grad(task, u_out, task.Y[:1])
+    F = np.zeros(2 * task.network.n_nodes)
+    F[task.output_dofs] = -g[0]
+    return F.reshape(-1, 2), float(loss[0])

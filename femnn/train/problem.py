@@ -10,13 +10,14 @@ the forward solve (all samples as one multi-right-hand-side solve) and the adjoi
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from femnn.bars import BarModel
+from femnn.bars import BarModel, BarResult
 from femnn.network import Task
-from femnn.train.losses import loss_and_grad, predict, relative_error
+from femnn.train.losses import loss_and_grad, output_adjoint_load, predict, relative_error
 
 
 @dataclass
@@ -81,3 +82,23 @@ class TaskProblem:
         if self.task.is_classification:
             return {"accuracy": float(np.mean(predict(ev.u_out) == Y))}
         return {"error": relative_error(ev.u_out, Y)}
+
+
+def bar_result(task: Task, k=None, name: str = "bar", *, calibration_factor: float | None = None,
+               calibrated_to: str | None = None, model: BarModel | None = None) -> BarResult:
+    """Forward and adjoint bar solves of a single-load task on ONE factorisation -> :class:`BarResult`.
+
+    D u = F, L = L(u_out), D u_adj = -(∂L/∂u)ᵀ (the same factors), ∂L/∂k = e_adj ∘ e. ``k``
+    defaults to the network's k = E w t / l; ``calibration_factor`` and ``calibrated_to`` only
+    label the result (pass the already scaled k)."""
+    bm = model or BarModel(task.network)
+    k = task.network.stiffness_N_per_m() if k is None else np.asarray(k, float)
+    t0 = time.perf_counter()
+    fac = bm.factorize(k)
+    u = fac.solve(task.loads_N()[0])
+    t1 = time.perf_counter()
+    F_adj, loss = output_adjoint_load(task, u)
+    u_adj, e_adj, g = fac.adjoint_state(u, -F_adj)
+    t2 = time.perf_counter()
+    return BarResult(name, u, bm.elongations(u), u_adj, e_adj, g, loss, k, t1 - t0, t2 - t1,
+                     calibration_factor, calibrated_to)

@@ -6,7 +6,7 @@ import numpy as np
 
 from femnn.cli import main
 from femnn.crosscheck.comsol import write_comsol_text
-from femnn.crosscheck.compare import bar_result
+from femnn.train import bar_result
 from femnn.network import load_task
 
 
@@ -14,7 +14,7 @@ def _field(tmp_path, factor):
     """A 'COMSOL' field: the bar model's hub displacements / factor, sampled on a ring of points
     around every hub centre (mm units in the file)."""
     task = load_task("fig1")
-    u = bar_result(task).u / factor
+    u = bar_result(task).u_m / factor
     rng = np.random.default_rng(0)
     pts, us = [], []
     for i, x in enumerate(task.network.nodes_m):

@@ -17,8 +17,8 @@ def test_recovers_bond_stiffness():
     F = unit_load_cases(net)
     U = BarModel(net).factorize(k_true).solve(F)
     res = fit_bond_stiffness(net, F, U)
-    assert np.allclose(res["k_N_per_m"], k_true, rtol=1e-4)
-    assert res["misfit_per_bond"] < 1e-3 * res["misfit_global"]
+    assert np.allclose(res.k_N_per_m, k_true, rtol=1e-4)
+    assert res.misfit_per_bond < 1e-3 * res.misfit_global
 
 
 def test_uniform_softening_is_global():
@@ -27,5 +27,5 @@ def test_uniform_softening_is_global():
     F = unit_load_cases(net)
     U = BarModel(net).factorize(0.7 * net.stiffness_N_per_m()).solve(F)
     res = fit_bond_stiffness(net, F, U)
-    assert np.isclose(res["global_factor"], 0.7, rtol=1e-12)
-    assert np.allclose(res["factor_per_bond"], 0.7, rtol=1e-6)
+    assert np.isclose(res.global_factor, 0.7, rtol=1e-12)
+    assert np.allclose(res.factor_per_bond, 0.7, rtol=1e-6)

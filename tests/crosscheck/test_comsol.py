@@ -5,7 +5,7 @@ import pytest
 
 from femnn.crosscheck.comsol import read_comsol_text, write_comsol_text
 from femnn.crosscheck.imported import imported_result, read_points_displacement
-from femnn.crosscheck.compare import bar_result
+from femnn.train import bar_result
 from femnn.errors import InputError
 from femnn.network import load_task
 
@@ -85,10 +85,10 @@ def test_imported_hub_reduction(tmp_path):
         r = rng.uniform(0, 1.0e-3, 30)
         a = rng.uniform(0, 2 * np.pi, 30)
         pts.append(np.column_stack([x[0] + r * np.cos(a), x[1] + r * np.sin(a), rng.uniform(0, 2e-3, 30)]))
-        us.append(np.tile(np.r_[bar.u[i], 0.0], (30, 1)))
+        us.append(np.tile(np.r_[bar.u_m[i], 0.0], (30, 1)))
     pts, us = np.vstack(pts), np.vstack(us)
     p = write_comsol_text(tmp_path / "field.txt", pts, us)
     P, U = read_points_displacement(p)
     res = imported_result(task, P, U, 1.25e-3, "comsol")
-    assert np.allclose(res.u, bar.u, rtol=1e-12, atol=1e-18)
-    assert np.allclose(res.elongation, bar.elongation, rtol=1e-9, atol=1e-15)
+    assert np.allclose(res.u_m, bar.u_m, rtol=1e-12, atol=1e-18)
+    assert np.allclose(res.elongation_m, bar.elongation_m, rtol=1e-9, atol=1e-15)

@@ -70,11 +70,11 @@ def test_3d_gradient_s_central_difference(comm):
     error is O(h²))."""
     task = bar_task(force=(0.01, 0.002), target=5e-5, L=0.032)
     mesh, ct = box_bar_mesh(comm, n_bonds=3, n=(24, 2, 2))
-    res = solve_task(comm, task, mesh, ct, hub_tag=HUB, bond_tag=lambda i: 3 + i)
+    res, fields = solve_task(comm, task, mesh, ct, hub_tag=HUB, bond_tag=lambda i: 3 + i)
     assert res.name == "fem3d"
-    prob = res.extra["problem"]
-    g = prob.region_energy(res.extra["u_field"], res.extra["u_adj_field"], [3, 4, 5])  # the task has 1 bond
-    from femnn.crosscheck.compare import adjoint_load
+    prob = fields.problem
+    g = prob.region_energy(fields.u, fields.u_adj, [3, 4, 5])  # the task has 1 bond
+    from femnn.train.losses import output_adjoint_load as adjoint_load
 
     def loss(i, s):
         prob.set_scale({3 + i: s})
@@ -93,9 +93,9 @@ def test_cg_gamg_matches_lu_2d(comm):
     the LU hub displacements and ∂L/∂s to 1e-7 relative."""
     task = bar_task(force=(0.01, 0.003), target=5e-5)
     mesh, ct = bar_mesh(comm, n_bonds=3)
-    r = {s: solve_task(comm, task, mesh, ct, solver=s, hub_tag=HUB, bond_tag=lambda i: 3 + i) for s in ("lu", "cg")}
-    assert np.linalg.norm(r["cg"].u - r["lu"].u) < 1e-7 * np.linalg.norm(r["lu"].u)
-    g_lu, g_cg = r["lu"].extra["gradient_s"], r["cg"].extra["gradient_s"]
+    r = {s: solve_task(comm, task, mesh, ct, solver=s, hub_tag=HUB, bond_tag=lambda i: 3 + i)[0] for s in ("lu", "cg")}
+    assert np.linalg.norm(r["cg"].u_m - r["lu"].u_m) < 1e-7 * np.linalg.norm(r["lu"].u_m)
+    g_lu, g_cg = r["lu"].gradient_s, r["cg"].gradient_s
     assert np.linalg.norm(g_cg - g_lu) < 1e-7 * np.linalg.norm(g_lu)
 
 
@@ -141,22 +141,22 @@ def test_many_loads_one_factorisation(comm):
 
 
 def test_solve_task_fields(comm, tmp_path):
-    """The result has every documented key; write_fields writes VTX and XDMF; with ν = 0 the strip
+    """The result has every documented field; write_fields writes VTX and XDMF; with ν = 0 the strip
     is in uniaxial stress, so the largest von Mises stress (plane stress, σ_zz = 0) is F/(w t) to 1e-6."""
     F, w = 0.01, 2e-3
     task = bar_task(force=(F, 0.0), L=0.032)
     net = task.network
     task = task.with_network(dataclasses.replace(net, material=dataclasses.replace(net.material, poisson_ratio=0.0)))
     mesh, ct = bar_mesh(comm, n_bonds=1, L=0.032, nx=64, ny=4)
-    res = solve_task(comm, task, mesh, ct, hub_tag=HUB, bond_tag=lambda i: 3 + i)
-    assert res.name == "fem2d" and res.extra["degree"] == 2
-    for key in ("dofs", "seconds_forward", "seconds_adjoint", "gradient_s", "u_field", "u_adj_field"):
-        assert key in res.extra
-    assert res.extra["gradient_s"].shape == (1,) and np.all(np.isfinite(res.gradient_k))
-    files = write_fields(comm, tmp_path / "f", res) + write_fields(comm, tmp_path / "g", res, fmt="xdmf")
+    res, fields = solve_task(comm, task, mesh, ct, hub_tag=HUB, bond_tag=lambda i: 3 + i)
+    assert res.name == "fem2d" and res.degree == 2
+    assert res.dofs > 0 and res.seconds_forward > 0 and res.seconds_adjoint > 0
+    assert fields.u is not None and fields.u_adj is not None and fields.problem is not None
+    assert res.gradient_s.shape == (1,) and np.all(np.isfinite(res.gradient_k))
+    files = write_fields(comm, tmp_path / "f", fields) + write_fields(comm, tmp_path / "g", fields, fmt="xdmf")
     comm.barrier()
     assert all(f.exists() for f in files), files
-    assert abs(res.extra["von_mises_max_Pa"] / (F / (w * T)) - 1) < 1e-6
+    assert abs(res.von_mises_max_Pa / (F / (w * T)) - 1) < 1e-6
 
 
 MPI_SCRIPT = """
@@ -170,8 +170,8 @@ comm = MPI.COMM_WORLD
 mesh, ct = necked_bar_mesh(comm, h=0.4e-3, part_tags=True)
 out = {{}}
 for solver in ("lu", "cg"):
-    r = solve_task(comm, bar_task(force=(0.01, 0.003), L=0.03), mesh, ct, solver=solver)
-    out[solver] = {{"u": r.u.tolist(), "g": r.extra["gradient_s"].tolist(), "e": r.elongation.tolist()}}
+    r, _ = solve_task(comm, bar_task(force=(0.01, 0.003), L=0.03), mesh, ct, solver=solver)
+    out[solver] = {{"u": r.u_m.tolist(), "g": r.gradient_s.tolist(), "e": r.elongation_m.tolist()}}
 if comm.rank == 0:
     print(json.dumps(out))
 """
@@ -218,8 +218,8 @@ def test_default_tags_are_the_parts_and_tabs_are_clamped(comm):
     u = {}
     for tab in (False, True):
         mesh, ct = necked_bar_mesh(comm, h=0.4e-3, part_tags=True, tab=tab)
-        r = solve_task(comm, task, mesh, ct)
-        assert r.extra["gradient_s"].shape == (1,)
-        u[tab] = r.u
+        r, _ = solve_task(comm, task, mesh, ct)
+        assert r.gradient_s.shape == (1,)
+        u[tab] = r.u_m
     assert np.all(u[False][0] == 0)
     assert 0 < np.linalg.norm(u[True][0]) < 0.05 * np.linalg.norm(u[True][1])
