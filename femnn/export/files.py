@@ -85,58 +85,65 @@ def write_summary(path, data: dict) -> Path:
     return atomic_write_json(path, data)
 
 
-#: gmsh/meshio cell type -> (XDMF topology type, node permutation from gmsh order, or None)
-XDMF_TYPES = {"triangle": ("Triangle", None), "triangle6": ("Triangle_6", None), "tetra": ("Tetrahedron", None),
-              "tetra10": ("Tetrahedron_10", [0, 1, 2, 3, 4, 5, 6, 7, 9, 8]), "line": ("Polyline", None),
-              "line3": ("Edge_3", None)}
+def region_names(tags) -> dict:
+    """{tag: name} of the cell or facet tags present (``bond_3``, ``hub_12``, ``clamp``, ...)."""
+    from femnn.part import tags as T
 
-
-def _xml_array(a, fmt) -> str:
-    import io
-
-    buf = io.StringIO()
-    np.savetxt(buf, a, fmt=fmt)
-    return buf.getvalue()
-
-
-def _xdmf_text(points, cell_type, cells, tags, grid_name) -> str:
-    topo, perm = XDMF_TYPES[cell_type]
-    cells = cells if perm is None else cells[:, perm]
-    n, k = cells.shape
-    extra = f' NodesPerElement="{k}"' if topo == "Polyline" else ""
-    gdim = points.shape[1]
-    return (
-        '<?xml version="1.0"?>\n<Xdmf Version="3.0">\n<Domain>\n'
-        f'<Grid Name="{grid_name}" GridType="Uniform">\n'
-        f'<Topology TopologyType="{topo}" NumberOfElements="{n}"{extra}>\n'
-        f'<DataItem DataType="Int" Dimensions="{n} {k}" Format="XML" Precision="8">\n{_xml_array(cells, "%d")}</DataItem>\n'
-        "</Topology>\n"
-        f'<Geometry GeometryType="{"XY" if gdim == 2 else "XYZ"}">\n'
-        f'<DataItem DataType="Float" Dimensions="{points.shape[0]} {gdim}" Format="XML" Precision="8">\n'
-        f'{_xml_array(points, "%.17g")}</DataItem>\n</Geometry>\n'
-        '<Attribute Name="region" AttributeType="Scalar" Center="Cell">\n'
-        f'<DataItem DataType="Int" Dimensions="{n}" Format="XML" Precision="4">\n{_xml_array(tags, "%d")}</DataItem>\n'
-        "</Attribute>\n</Grid>\n</Domain>\n</Xdmf>\n"
-    )
+    facet = {v: k for k, v in T.FACET_TAGS.items()}
+    out = {}
+    for t in np.unique(np.asarray(tags, dtype=np.int64)).tolist():
+        if t in facet and t < T.REGION_TAG_OFFSET[T.BOND]:
+            out[int(t)] = facet[t]
+        else:
+            kind, idx = T.region_of_tag(int(t))
+            out[int(t)] = T.region_name(kind, idx)
+    return out
 
 
 def write_xdmf(path, part) -> list[Path]:
-    """``path`` (cells with their ``region`` tag, grid "mesh") and ``<stem>_facets.xdmf`` (clamp/port
-    facets with their group tag, grid "facets"), XDMF 3 with XML data (no HDF5 needed; ParaView and
-    meshio read it). Coordinates in metres; quadratic nodes reordered from gmsh to XDMF/VTK order."""
+    """The part's mesh for ParaView/pyvista/meshio, written by meshio (XDMF 3 + HDF5, metres):
+    ``path`` (cells, grid "mesh") and ``<stem>_facets.xdmf`` (clamp/port facets). Each cell carries
+    ``region`` (its tag, femnn.part.tags), ``region_kind`` (0 bond, 1 hub, 2 tab, 3 eyelet; for facets
+    the group tag) and ``region_index`` (the bond or node number), so a ParaView threshold picks
+    "bond 7" without a lookup table; ``<stem>_regions.json`` maps every tag to its name."""
+    import meshio
+
+    from femnn.part import tags as T
+    from femnn.report.files import atomic_write_json
+
     pm = part.mesh
     if pm is None or pm.n_cells == 0:
         return []
     path = Path(path)
     pts = pm.points_m if part.dim == 3 else pm.points_m[:, :2]
-    out = []
-    for p, name, ctype, cells, tags in ((path, "mesh", pm.cell_type, pm.cells, pm.cell_tags),
-                                        (path.with_name(f"{path.stem}_facets.xdmf"), "facets", pm.facet_type, pm.facets,
-                                         pm.facet_tags)):
+    kinds = [T.BOND, T.HUB, T.TAB, T.EYELET]
+    out, names = [], {}
+    for p, ctype, cells, tags, is_facet in ((path, pm.cell_type, pm.cells, pm.cell_tags, False),
+                                            (path.with_name(f"{path.stem}_facets.xdmf"), pm.facet_type, pm.facets,
+                                             pm.facet_tags, True)):
         if cells.size == 0:
             continue
-        tmp = p.with_name(f".{p.name}.tmp")
-        tmp.write_text(_xdmf_text(pts, ctype, cells, tags, name))
+        tags = np.asarray(tags, dtype=np.int64)
+        if is_facet:
+            kind, index = tags.astype(np.int32), np.zeros(tags.size, dtype=np.int32)
+        else:
+            ki = [T.region_of_tag(int(t)) for t in tags]
+            kind = np.array([kinds.index(k) for k, _ in ki], dtype=np.int32)
+            index = np.array([i for _, i in ki], dtype=np.int32)
+        names.update({("facet " if is_facet else "") + str(t): n for t, n in region_names(tags).items()})
+        m = meshio.Mesh(pts, [(ctype, cells)], cell_data={"region": [tags.astype(np.int32)], "region_kind": [kind],
+                                                          "region_index": [index]})
+        tmp = p.with_name(f".tmp-{p.name}")
+        meshio.write(tmp, m, file_format="xdmf")
         os.replace(tmp, p)
+        h5 = tmp.with_suffix(".h5")
+        if h5.exists():  # meshio names the heavy data after the XDMF file: keep the pair together
+            os.replace(h5, p.with_suffix(".h5"))
+            text = p.read_text(encoding="utf-8").replace(h5.name, p.with_suffix(".h5").name)
+            p.write_text(text, encoding="utf-8")
+            out.append(p.with_suffix(".h5"))
         out.append(p)
+    out.append(atomic_write_json(path.with_name(f"{path.stem}_regions.json"),
+                                 {"tags": names, "region_kind": {str(i): k for i, k in enumerate(kinds)},
+                                  "facet_groups": T.FACET_TAGS}))
     return out

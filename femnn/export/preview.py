@@ -23,8 +23,11 @@ def write_preview(path, part, *, mesh_edges_max: int = 60000, title: str | None 
     fig = Figure(figsize=(10, 7), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    lo, hi = net.width_bounds_m * 1e3
-    norm = Normalize(lo, hi if hi > lo else lo + 1e-6)
+    # the colour scale spans the widths actually present (all equal: one colour, said in the colour bar)
+    w_mm = net.widths_m * 1e3
+    lo, hi = float(w_mm.min()), float(w_mm.max())
+    uniform = hi - lo <= 1e-9 * max(hi, 1e-12)
+    norm = Normalize(lo - 0.5, hi + 0.5) if uniform else Normalize(lo, hi)
     polys = [np.vstack(lay.bond_sides(b)) * 1e3 for b in range(net.n_bonds)]
     pc = PolyCollection(polys, array=net.widths_m * 1e3, cmap="viridis", norm=norm, edgecolors="none")
     ax.add_collection(pc)
@@ -74,7 +77,20 @@ def write_preview(path, part, *, mesh_edges_max: int = 60000, title: str | None 
                            f"{lay.neck_length_m * 1e3:.3g} mm\n{size[0]:.1f} x {size[1]:.1f} x {size[2]:.1f} mm, "
                            f"{part.volume_m3 * 1e9:.0f} mm$^3$, {mesh_txt}; {legend}"),
                  fontsize=9)
-    fig.colorbar(pc, ax=ax, label="bond width (mm)", shrink=0.7)
+    if uniform:
+        cb = fig.colorbar(pc, ax=ax, label=f"bond width (mm): every bond {lo:.3g} mm", shrink=0.7)
+        cb.set_ticks([lo])
+    else:
+        fig.colorbar(pc, ax=ax, label=f"bond width (mm), {lo:.3g} to {hi:.3g}", shrink=0.7)
+    from matplotlib.lines import Line2D
+
+    roles = [Line2D([], [], ls="none", marker="o", ms=9, mfc="0.2", mec="none", label="fixed hub"),
+             Line2D([], [], ls="none", marker="o", ms=9, mfc="0.6", mec="none", label="free hub")]
+    if loads:
+        roles.append(Line2D([], [], ls="none", marker="o", ms=9, mfc="0.6", mec="tab:red", mew=1.5, label="loaded hub"))
+    if outs:
+        roles.append(Line2D([], [], ls="none", marker="o", ms=9, mfc="0.6", mec="tab:blue", mew=1.5, label="output hub"))
+    ax.legend(handles=roles, fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.08), ncol=len(roles), frameon=False)
     pad = R
     ax.set_xlim(bb[0, 0] - pad, bb[1, 0] + pad)
     ax.set_ylim(bb[0, 1] - pad, bb[1, 1] + pad)

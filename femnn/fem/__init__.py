@@ -3,6 +3,9 @@
 ``solve_task(comm, task, mesh, cell_tags, ...)`` runs the forward and the adjoint load on ONE
 factorisation and reduces both fields to bar quantities (hub-mean displacements, elongations,
 e_adj ∘ e, and the FEM's exact ∂L/∂s_i). See :mod:`femnn.fem.elasticity` for the formulation.
+
+dolfinx, ufl, basix, petsc4py, slepc4py and mpi4py all come inside the ``dolfinx-solver-real`` wheel
+(requirements.txt); ``import dolfinx_solver`` must run first so their MPI/PETSc libraries load.
 """
 
 import dolfinx_solver  # noqa: F401  (before dolfinx/petsc4py/mpi4py: puts the wheel's libmpi on the path)

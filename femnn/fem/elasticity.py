@@ -152,8 +152,11 @@ class ElasticityProblem:
             pc.setType("gamg")
             # drop weak graph edges: at ν = 0.49 (P2, 3D) this halves the CG iterations (293 -> 157 at
             # 5e4 DOFs; bench/bench_fem.py); -femnn_forward_pc_gamg_threshold overrides
+            # (petsc4py has no setter for it: set it for this setFromOptions only, then take it out of the
+            # global options database again, so femnn leaves no defaults behind for other solvers)
             opts = PETSc.Options("femnn_forward_")
-            if not opts.hasName("pc_gamg_threshold"):
+            default_threshold = not opts.hasName("pc_gamg_threshold")
+            if default_threshold:
                 opts["pc_gamg_threshold"] = 0.05
             self.ksp.setTolerances(rtol=rtol, atol=0.0, max_it=5000)
             self.ksp.setNormType(PETSc.KSP.NormType.UNPRECONDITIONED)  # rtol on the true residual
@@ -161,6 +164,8 @@ class ElasticityProblem:
         else:
             raise ValueError(f"unknown solver {solver!r}; expected 'lu' or 'cg'")
         self.ksp.setFromOptions()
+        if solver == "cg" and default_threshold:
+            opts.delValue("pc_gamg_threshold")
         self.n_factorizations = 0   # numeric LU factorisations done (0 for CG)
         self._factor_stale = True
         self.iterations = []

@@ -161,14 +161,15 @@ def plot_deformed(task, models: dict, path: Path) -> Path:
     for i, j in net.bonds:
         ax.plot(*x[[i, j]].T, color="0.82", lw=4, solid_capstyle="round", zorder=1)
     styles = ["-", "--", ":", "-.", (0, (5, 1)), (0, (1, 1))]
+    colours = ["C0", "C1", "C2", "C4", "C5", "C6", "C8"]   # red is the load's
     markers = ["o", "s", "^", "D", "v", "P", "X"]
     out_dof = task.output_dofs[0]
     for k, (name, m) in enumerate(models.items()):
         y = x + s * m.u_m * 1e3
         for b, (i, j) in enumerate(net.bonds):
-            ax.plot(*y[[i, j]].T, ls=styles[k % len(styles)], color=f"C{k}", lw=1.3, zorder=2)
+            ax.plot(*y[[i, j]].T, ls=styles[k % len(styles)], color=colours[k % len(colours)], lw=1.3, zorder=2)
         uo = m.u_m.ravel()[out_dof] * 1e3
-        ax.plot(*y.T, ls="none", marker=markers[k % len(markers)], ms=5, mfc="none", mec=f"C{k}", zorder=3,
+        ax.plot(*y.T, ls="none", marker=markers[k % len(markers)], ms=5, mfc="none", mec=colours[k % len(colours)], zorder=3,
                 label=f"{label(name)}: u_{'xy'[out_dof % 2]}[{out_dof // 2}] = {uo:.4f} mm")
     ax.scatter(*x[net.fixed].T, marker="s", s=90, c="k", zorder=4, label="fixed (clamped) hubs")
     F = task.loads_N()[0]
@@ -206,19 +207,21 @@ def plot_fem_3d(path: Path, surface, task, name: str, magnification: float | Non
     span = float(np.ptp(pts, axis=0).max())
     dmax = float(np.abs(d).max()) or 1.0
     mag = magnification or max(1.0, round(0.06 * span / dmax))
-    undeformed = pv.PolyData(pts, faces)
+    undeformed = pv.PolyData(pts, faces).clean()      # merged corners: only true outline edges remain
     deformed = pv.PolyData(pts + mag * d, faces)
     deformed.cell_data["von Mises (kPa)"] = vals * 1e-3
     pl = pv.Plotter(off_screen=True, window_size=(1600, 1100))
     pl.set_background("white")
-    pl.add_mesh(undeformed.extract_feature_edges(feature_angle=60), color="0.6", line_width=1, label="undeformed")
+    outline = undeformed.extract_feature_edges(feature_angle=60, boundary_edges=True, non_manifold_edges=False,
+                                               manifold_edges=False)
+    pl.add_mesh(outline, color="gray", line_width=1.5, label="undeformed")
     pl.add_mesh(deformed, scalars="von Mises (kPa)", cmap="viridis", clim=(0.0, vmax * 1e-3),
                 scalar_bar_args=dict(title="von Mises stress (kPa)", color="black", vertical=True, position_x=0.88,
                                      position_y=0.15, height=0.7, fmt="%.1f"))
     net = task.network
     t = float(tris[..., 2].max()) * 1e3 if tris.size else 0.0
     fixed = np.column_stack([net.nodes_m[net.fixed] * 1e3, np.full(len(net.fixed), t)])
-    pl.add_points(fixed, color="black", point_size=18, render_points_as_spheres=True, label="supports (clamped hubs)")
+    pl.add_points(fixed, color="black", point_size=28, render_points_as_spheres=True, label="supports (clamped hubs)")
     F = task.loads_N()[0]
     fmax = float(np.abs(F).max()) or 1.0
     for j in task.input_nodes:
@@ -228,8 +231,9 @@ def plot_fem_3d(path: Path, surface, task, name: str, magnification: float | Non
     pl.add_point_labels([np.asarray(vmax_xyz) * 1e3 + mag * 0], [f"max {vmax * 1e-3:.1f} kPa"], point_size=14,
                         point_color="magenta", font_size=22, text_color="black", always_visible=True,
                         shape_opacity=0.7)
-    pl.add_text(f"{name}: deformed part (displacement x{mag:g}), von Mises stress; max {vmax * 1e-3:.1f} kPa; "
-                "red arrow: load; black: supports", font_size=11, color="black", position="upper_left")
+    pl.add_text(f"{name}: deformed part (displacement x{mag:g}; grey: undeformed outline), von Mises stress; "
+                f"max {vmax * 1e-3:.1f} kPa\nred arrow: load; black dots: supports (clamped hubs)", font_size=11,
+                color="black", position="upper_left")
     pl.view_xy()
     pl.camera.elevation = -25
     pl.camera.azimuth = 0
@@ -417,6 +421,7 @@ def write_validation(out: Path, v, comm=None) -> list[Path]:
             images.insert(0, ("deformed.png", "Deformed shapes of every model, one common magnification"))
             if v.export is not None and v.export.passed and v.export.staging_dir is not None:
                 shutil.move(str(v.export.staging_dir), str(staging / "part"))
+                os.chmod(staging / "part", 0o755)  # mkdtemp made it private
                 files.append(("part/", "the printable part: part.stl, part.3mf (mm), mesh.msh, summary.json, preview.png"))
             text = report_markdown(v, images, files)
             written.append(atomic_write_text(staging / "report.md", text))

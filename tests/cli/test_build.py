@@ -1,11 +1,16 @@
 """`femnn build` as a user runs it: files, summary keys, widths from a train run, one-line refusals."""
 
 import json
-import xml.etree.ElementTree as ET
 
+import os
+
+import meshio
 import numpy as np
 import pytest
 import trimesh
+
+os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+import pyvista as pv  # noqa: E402
 
 from femnn.cli import main
 
@@ -29,11 +34,16 @@ def test_build_3d_writes_every_file(tmp_path):
     assert s["mass_g"] == pytest.approx(s["volume_mm3"] * 1.145e-3, rel=1e-9)
     stl = trimesh.load(out / "part.stl", file_type="stl")
     assert s["triangles"] == len(stl.faces) and stl.is_watertight
-    grid = ET.parse(out / "mesh.xdmf").getroot().find("Domain/Grid")
-    topo = grid.find("Topology")
-    assert topo.get("TopologyType") == "Tetrahedron" and int(topo.get("NumberOfElements")) == s["elements"] > 1000
-    tags = np.array(grid.find("Attribute/DataItem").text.split(), dtype=int)
-    assert set(tags) == {1 + i for i in range(28)} | {1_000_001 + j for j in range(14)}
+    m = meshio.read(out / "mesh.xdmf")   # XDMF + HDF5, written by meshio
+    assert m.cells[0].type == "tetra" and len(m.cells[0].data) == s["elements"] > 1000
+    tags = np.asarray(m.cell_data["region"][0])
+    assert set(tags.tolist()) == {1 + i for i in range(28)} | {1_000_001 + j for j in range(14)}
+    kind, index = np.asarray(m.cell_data["region_kind"][0]), np.asarray(m.cell_data["region_index"][0])
+    assert np.array_equal(np.where(kind == 0, 1 + index, 1_000_001 + index), tags)
+    names = json.loads((out / "mesh_regions.json").read_text())["tags"]
+    assert names["1000013"] == "hub_12" and names["1"] == "bond_0"
+    grid = pv.read(out / "mesh.xdmf")    # ParaView's reader (VTK) opens it too
+    assert grid.n_cells == s["elements"] and "region" in grid.cell_data
     msh = (out / "mesh.msh").read_text()
     for name in ('"bond_0"', '"bond_27"', '"hub_13"', '"clamp"', '"load_port"', '"output_port"'):
         assert name in msh
