@@ -233,6 +233,213 @@ def export_part(task: Task, *, hub_radius_mm=None, neck_length_mm=None) -> PartE
     return PartExport(True, f"{len(res.files)} files (STL, 3MF, mesh, summary)", staging, res.summary)
 
 
+def run_split(task: Task, widths) -> dict | None:
+    """The train/test split of a ``femnn train`` run directory (its ``split.json``), or None."""
+    if widths is None or task.kind == "single":
+        return None
+    p = Path(widths)
+    sp = p / "split.json" if p.is_dir() else None
+    if sp is None or not sp.is_file():
+        return None
+    import json
+
+    from femnn.train.loop import check_split
+
+    try:
+        data = json.loads(sp.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(str(sp), "", f"not valid JSON ({exc})") from None
+    return check_split(data, task.n_samples, str(sp))
+
+
+def single_load_task_record(task: Task, u_m) -> dict:
+    """``models.<name>.task`` of a single-load task: ``u_out`` (m), ``targets`` (MSE), ``error``
+    (relative, as in training), ``ratio`` (behaviour CE: |u_chosen| / max |u_other|), ``loss``."""
+    from femnn.train.metrics import task_metrics
+
+    u_out = np.asarray(u_m).ravel()[task.output_dofs][None]
+    return task_metrics(task, u_out, [0])
+
+
+def data_task_record(task: Task, u_out_all, split) -> dict:
+    """``models.<name>.task`` of a data task from the outputs of every sample (n_samples, n_outputs):
+    with a split ``train_*``/``test_*`` (accuracy and confusion, or relative error) and ``loss`` (training
+    set), else ``accuracy``/``error`` over all samples."""
+    from femnn.train.metrics import task_metrics
+
+    if split is None:
+        m = task_metrics(task, u_out_all)
+        rec = {"loss": m["loss"], "n_samples": m["n_samples"]}
+        if task.is_classification:
+            rec.update(accuracy=m["accuracy"], confusion=m["confusion"])
+        else:
+            rec["error"] = m["error"]
+        return rec
+    rec = {}
+    for part in ("train", "test"):
+        idx = np.asarray(split[part], dtype=np.int64)
+        m = task_metrics(task, u_out_all[idx], idx)
+        rec["loss" if part == "train" else "test_loss"] = m["loss"]
+        rec[f"n_{part}"] = m["n_samples"]
+        if task.is_classification:
+            rec[f"{part}_accuracy"] = m["accuracy"]
+            rec[f"confusion_{part}"] = m["confusion"]
+        else:
+            rec[f"{part}_error"] = m["error"]
+    return rec
+
+
+@dataclass(frozen=True)
+class TaskModel:
+    """A data task through one model: its transfer matrix T (n_outputs, n_inputs; m per unit input,
+    u_out = X Tᵀ for every sample, from one factorisation and one solve per input column) and the
+    task record (:func:`data_task_record`)."""
+
+    name: str
+    T: np.ndarray
+    record: dict
+    dofs: int | None = None
+    degree: int | None = None
+    calibration_factor: float | None = None
+    calibrated_to: str | None = None
+    seconds: float = 0.0
+
+    def __post_init__(self):
+        from femnn.bars.result import freeze_arrays
+
+        freeze_arrays(self)
+
+    def to_dict(self) -> dict:
+        d = {"transfer_m_per_input": self.T, "task": self.record, "dofs": self.dofs, "degree": self.degree,
+             "seconds": self.seconds}
+        if self.calibration_factor is not None:
+            d["calibration_factor"] = self.calibration_factor
+        if self.calibrated_to is not None:
+            d["calibrated_to"] = self.calibrated_to
+        return d
+
+
+def single_load_task_checks(task: Task, models: dict, tol: Tolerances) -> list[Check]:
+    """Each FEM model's task metric against the bar model's for a single-load task: the behaviour kept
+    (classification loss: the chosen output still moves most) or the target error at most
+    ``tol.error_increase`` (relative) above the bar model's (MSE)."""
+    bar = single_load_task_record(task, models["bar"].u_m)
+    checks = []
+    for name, m in models.items():
+        if not name.startswith("fem"):
+            continue
+        rec = single_load_task_record(task, m.u_m)
+        if task.is_classification:
+            drop = bar["accuracy"] - rec["accuracy"]
+            checks.append(Check(f"{name}: the behaviour is kept (chosen output moves most; ratio {fmt_ratio(rec)})",
+                                drop, tol.accuracy_drop, drop <= tol.accuracy_drop))
+        elif bar.get("error"):
+            inc = rec["error"] / bar["error"] - 1
+            checks.append(Check(f"{name}: target error at most {tol.error_increase:.0%} above the bar model's "
+                                f"({bar['error']:.4g})", inc, tol.error_increase, inc <= tol.error_increase))
+    return checks
+
+
+def fmt_ratio(rec) -> str:
+    r = rec.get("ratio")
+    return "-" if r is None else f"{r:.3f}"
+
+
+def bar_transfer(task: Task, k=None) -> np.ndarray:
+    """The bar model's transfer matrix T = O D⁻¹ B (n_outputs, n_inputs): one factorisation, one solve
+    per input column (``TaskProblem.B``'s columns)."""
+    from femnn.train import TaskProblem
+
+    prob = TaskProblem(task)
+    fac = prob.model.factorize(task.network.stiffness_N_per_m() if k is None else k)
+    U = fac.solve_free(prob.B)
+    U = U[:, None] if U.ndim == 1 else U
+    return U[prob.out_idx]
+
+
+def data_task_checks(task: Task, models: dict, tol: Tolerances) -> list[Check]:
+    """Each FEM model's task metric against the bar model's: accuracy drop <= ``tol.accuracy_drop`` on
+    the test set (or all samples), or relative error increase <= ``tol.error_increase``."""
+    bar = models["bar"].record if hasattr(models["bar"], "record") else None
+    checks = []
+    for name, m in models.items():
+        if not name.startswith("fem"):
+            continue
+        rec = m.record if hasattr(m, "record") else None
+        if bar is None or rec is None:
+            continue
+        if task.is_classification:
+            for key in [k for k in ("train_accuracy", "test_accuracy", "accuracy") if k in rec]:
+                drop = bar[key] - rec[key]
+                checks.append(Check(f"{name}: {key.replace('_', ' ')} at most {tol.accuracy_drop:g} below the bar "
+                                    f"model's ({bar[key]:.3f})", drop, tol.accuracy_drop, drop <= tol.accuracy_drop))
+        else:
+            for key in [k for k in ("train_error", "test_error", "error") if k in rec]:
+                inc = rec[key] / bar[key] - 1 if bar[key] else float("inf")
+                checks.append(Check(f"{name}: {key.replace('_', ' ')} at most {tol.error_increase:.0%} above the bar "
+                                    f"model's ({bar[key]:.4g})", inc, tol.error_increase, inc <= tol.error_increase))
+    return checks
+
+
+def validate_data_task(comm, t: Task, dims, opts, split, tol: Tolerances, per_bond: bool):
+    """The chain for data tasks (regression, classification): transfer matrices of the bar model, the
+    FEM models (one factorisation each, one solve per input column, plus the unit loads of the
+    calibration on the same factors) and the calibrated bar models; the task metrics of every model on
+    the run's split; checks on the task metrics and on the transfer matrices."""
+    from femnn.crosscheck.calibrate import fit_bond_stiffness, unit_load_cases
+
+    X = t.X
+    k0 = t.network.stiffness_N_per_m()
+    t0 = time.perf_counter()
+    T = bar_transfer(t)
+    models = {"bar": TaskModel("bar", T, data_task_record(t, X @ T.T, split), seconds=time.perf_counter() - t0)}
+    fit = None
+    for dim in dims:
+        import femnn.fem as fem
+        from femnn.fem.meshing import mesh_task, with_material
+        from femnn.fem.transfer import transfer_from_problem
+
+        tm = with_material(t, opts)
+        log.info("fem%dd: geometry, mesh, one factorisation, %d input solves (P%d, %d rank(s)) ...", dim, t.n_inputs,
+                 opts.degree, comm.size)
+        t1 = time.perf_counter()
+        mesh, cell_tags, info = mesh_task(comm, tm, dim, opts)
+        prob = fem.make_problem(comm, tm, mesh, cell_tags, degree=opts.degree, solver=opts.solver)
+        tr = transfer_from_problem(comm, tm, prob, seconds_mesh=time.perf_counter() - t1)
+        name = f"fem{dim}d"
+        models[name] = TaskModel(name, tr.T, data_task_record(t, X @ tr.T.T, split), dofs=tr.dofs, degree=opts.degree,
+                                 seconds=time.perf_counter() - t1)
+        if dim == max(dims):   # calibrate to the finest model on ITS factorisation
+            F = unit_load_cases(t.network)
+            t2 = time.perf_counter()
+            U = fem.solve_loads(comm, prob, F, t.network.n_nodes)
+            fit = fit_bond_stiffness(t.network, F, U, per_bond=per_bond, calibrated_to=name,
+                                     seconds_reference_solves=time.perf_counter() - t2)
+        log.info("%s: %d DOFs, %.2f s", name, tr.dofs, models[name].seconds)
+    ref = f"fem{max(dims)}d"
+    what = f"{ref}: hub compliance ({fit.load_cases} unit loads)"
+    Tc = bar_transfer(t, k0 * fit.global_factor)
+    models["bar_calibrated"] = TaskModel("bar_calibrated", Tc, data_task_record(t, X @ Tc.T, split),
+                                         calibration_factor=fit.global_factor, calibrated_to=what)
+    if per_bond:
+        Tp = bar_transfer(t, fit.k_N_per_m)
+        models["bar_calibrated_per_bond"] = TaskModel("bar_calibrated_per_bond", Tp, data_task_record(t, X @ Tp.T, split),
+                                                      calibrated_to=what)
+    Tref = models[ref].T
+    rows, checks = {}, []
+    for name, m in models.items():
+        if name == ref:
+            continue
+        rel = float(np.linalg.norm(m.T - Tref) / np.linalg.norm(Tref))
+        rows[name] = {"transfer_rel_error": rel}
+        if name in ("bar", "bar_calibrated"):
+            lim = tol.u if name == "bar" else tol.u_calibrated
+            checks.append(Check(f"{name}: transfer matrix (outputs per input) within {lim:.0%} of {ref}", rel, lim,
+                                rel <= lim))
+    checks += data_task_checks(t, models, tol)
+    return models, fit, CrossCheck(ref, rows, tuple(checks))
+
+
 # ---- the result ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Validation:
@@ -296,6 +503,8 @@ class Validation:
 
     def _model_record(self, name, m) -> dict:
         d = m.to_dict()
+        if self.task.kind == "single":
+            d["task"] = single_load_task_record(self.task, m.u_m)
         if name == "bar_calibrated_per_bond" and self.calibration is not None:
             # the fit that made this model, where femnn has always put it
             c = self.calibration.to_dict()
@@ -343,7 +552,17 @@ def validate(task=DEFAULT_TASK, *, widths=None, dims=(2, 3), quick: bool = False
     comm = fem_comm(comm) if dims else (comm or SelfComm())
     t = resolve_task(task, widths)
     if t.kind != "single":
-        raise InputError(str(task), "kind", "validate compares one load case; give a single-load task (fig1, behaviour-*)")
+        if not dims:
+            raise InputError("--no-fem", "", f"{t.name} is a data task: its validation needs a FEM model; drop --no-fem")
+        for opt, val in (("--compare", compare_files), ("--width-fd", width_fd)):
+            if val:
+                raise InputError(opt, "", f"{t.name} is a data task; {opt} works on single-load tasks (fig1, behaviour-*)")
+        split = run_split(t, widths)
+        models, fit, cmp = validate_data_task(comm, t, dims, opts, split, tolerances, per_bond)
+        settings = _settings(t, widths, dims, quick, opts, poisson, None, hub_radius_mm, neck_length_mm, per_bond, (),
+                             False, (), width_fd_step, tolerances, comm, False)
+        settings["split"] = "split.json of the run" if split else "all samples"
+        return Validation(t, models, cmp, settings, fit, (), None, time.perf_counter() - t_start, {}, comm)
     bad = [b for b in width_fd if not 0 <= b < t.network.n_bonds]
     if bad:
         raise InputError("--width-fd", str(bad[0]), f"bond indices run from 0 to {t.network.n_bonds - 1}")
@@ -382,24 +601,40 @@ def validate(task=DEFAULT_TASK, *, widths=None, dims=(2, 3), quick: bool = False
         log.info("width gradients of bonds %s by remeshing (fem%dd, step %.0f%%) ...", width_fd, fd_dim, width_fd_step * 100)
         fd_rows = tuple(width_gradients_fd(comm, t, fd_dim, opts, width_fd, models[f"fem{fd_dim}d"], models["bar"],
                                            step=width_fd_step))
-    cmp = compare(t, models, ref, tolerances)
+    free_bonds = None
+    if widths is not None:   # a trained run: judge the in situ rule on the bonds not at a width bound
+        lo, hi = t.network.width_bounds_m
+        w = t.network.widths_m
+        free_bonds = np.flatnonzero((w > lo * (1 + 1e-6)) & (w < hi * (1 - 1e-6)))
+    cmp = compare(t, models, ref, tolerances, gradient_bonds=free_bonds)
+    task_checks = single_load_task_checks(t, models, tolerances)
+    cmp = dataclasses.replace(cmp, checks=tuple(cmp.checks) + tuple(task_checks))
     part = None
     if export and 3 in dims:
         part = comm.bcast(export_part(t, hub_radius_mm=hub_radius_mm, neck_length_mm=neck_length_mm)
                           if comm.rank == 0 else None, root=0)
     del import_fem
-    settings = {"task": t.name, "task_source": t.source, "widths": None if widths is None else str(widths),
-                "dims": list(dims), "quick": bool(quick), "degree": opts.degree, "refine": opts.refine,
-                "solver": opts.solver, "poisson_ratio": float(t.network.material.poisson_ratio if poisson is None else poisson),
-                "poisson_ratio_source": "network file" if poisson is None else "option",
-                "youngs_modulus_Pa": float(t.network.material.youngs_modulus_Pa), "thickness_m": float(t.network.thickness_m),
-                "hub_radius_mm": float(hub_r * 1e3) if hub_r else None,
-                "hub_radius_source": "option" if hub_radius_mm else ("derived from the width bounds and bond angles" if fem_ref else "default"),
-                "neck_length_mm": neck_length_mm, "per_bond_calibration": bool(per_bond and fem_ref is not None),
-                "compare_files": [str(f) for f in compare_files], "compare_unit_mm": bool(compare_unit_mm),
-                "width_fd": width_fd, "width_fd_step": float(width_fd_step),
-                "tolerances": dataclasses.asdict(tolerances), "ranks": int(comm.size), "export": bool(export and 3 in dims)}
+    settings = _settings(t, widths, dims, quick, opts, poisson, hub_r if fem_ref or hub_radius_mm else None, hub_radius_mm,
+                         neck_length_mm, per_bond and fem_ref is not None, compare_files, compare_unit_mm, width_fd,
+                         width_fd_step, tolerances, comm, export and 3 in dims)
     return Validation(t, models, cmp, settings, fit, fd_rows, part, time.perf_counter() - t_start, fields, comm)
+
+
+def _settings(t, widths, dims, quick, opts, poisson, hub_r, hub_radius_mm, neck_length_mm, per_bond, compare_files,
+              compare_unit_mm, width_fd, width_fd_step, tolerances, comm, export) -> dict:
+    """The values a run used (not the options as typed: None becomes what was used)."""
+    return {"task": t.name, "task_source": t.source, "widths": None if widths is None else str(widths),
+            "dims": list(dims), "quick": bool(quick), "degree": opts.degree, "refine": opts.refine,
+            "solver": opts.solver, "poisson_ratio": float(t.network.material.poisson_ratio if poisson is None else poisson),
+            "poisson_ratio_source": "network file" if poisson is None else "option",
+            "youngs_modulus_Pa": float(t.network.material.youngs_modulus_Pa), "thickness_m": float(t.network.thickness_m),
+            "hub_radius_mm": float(hub_r * 1e3) if hub_r else None,
+            "hub_radius_source": "option" if hub_radius_mm else ("derived from the width bounds and bond angles"
+                                                                 if hub_r else "FEM part default"),
+            "neck_length_mm": neck_length_mm, "per_bond_calibration": bool(per_bond),
+            "compare_files": [str(f) for f in compare_files], "compare_unit_mm": bool(compare_unit_mm),
+            "width_fd": list(width_fd), "width_fd_step": float(width_fd_step),
+            "tolerances": dataclasses.asdict(tolerances), "ranks": int(comm.size), "export": bool(export)}
 
 
 # ---- mesh convergence (femnn converge) ---------------------------------------------------------------
@@ -419,6 +654,8 @@ class Convergence:
 
     def _model_record(self, name, m) -> dict:
         d = m.to_dict()
+        if self.task.kind == "single":
+            d["task"] = single_load_task_record(self.task, m.u_m)
         if name == "bar_calibrated_per_bond" and self.calibration is not None:
             # the fit that made this model, where femnn has always put it
             c = self.calibration.to_dict()

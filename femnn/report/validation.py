@@ -333,8 +333,118 @@ def _width_fd_section(rows) -> list[str]:
                           "in situ (FEM e)", "bar", "FEM s / FD"], body)
 
 
+def _single_task_table(v) -> list[str]:
+    from femnn.validation import single_load_task_record
+
+    t = v.task
+    labels = [f"u_{'xy'[d % 2]}[{d // 2}] (mm)" for d in t.output_dofs]
+    rows = []
+    for name, m in v.models.items():
+        r = single_load_task_record(t, m.u_m)
+        extra = [fmt(r.get("ratio"), ".4f")] if t.is_classification else [fmt(r.get("error"), ".4f")]
+        rows.append([label(name)] + [f"{u * 1e3:.4f}" for u in r["u_out"]] + extra + [fmt(r["loss"])])
+    head = ["model"] + labels + (["ratio chosen/other"] if t.is_classification else ["target error (relative)"]) + ["loss"]
+    out = table(head, rows)
+    if not t.is_classification:
+        out += ["", "Targets: " + ", ".join(f"{lab} = {y * 1e3:.4f}" for lab, y in zip(labels, np.ravel(t.Y[0]))) + "."]
+    if v.settings.get("widths"):
+        out += ["", "A trained run: at the optimum most gradients are small or pinned at a width bound, so the gradient "
+                "checks use only the bonds not at a bound and the verdict rests on the task metrics."]
+    return out
+
+
+def data_report_markdown(v, images, files) -> str:
+    """The report of a data task (regression, classification): task metrics of every model side by
+    side, the transfer matrices' agreement, the checks."""
+    t = v.task
+    ref = v.reference
+    md = [f"# femnn task validation: `{t.name}`", "",
+          f"Verdict: **{'PASS' if v.passed else 'FAIL'}** (reference model: `{ref}`, {label(ref)}; "
+          f"{v.settings.get('split', '')})", "",
+          "Every model is a linear map from the inputs to the outputs: its transfer matrix T (outputs per unit input) "
+          "comes from one factorisation and one solve per input column, and every sample's outputs are X Tᵀ.", "",
+          "## Checks", ""]
+    md += table(["check", "value", "tolerance", "result"],
+                [[c.check, fmt(c.value), fmt(c.tolerance), "pass" if c.passed else "**FAIL**"] for c in v.checks])
+    md += ["", "## The task, model by model", ""]
+    recs = {n: m.record for n, m in v.models.items()}
+    if t.is_classification:
+        keys = [k for k in ("train_accuracy", "test_accuracy", "accuracy", "loss", "test_loss") if k in recs["bar"]]
+    else:
+        keys = [k for k in ("train_error", "test_error", "error", "loss", "test_loss") if k in recs["bar"]]
+    md += table(["model", "DOFs"] + [k.replace("_", " ") for k in keys] + ["transfer vs reference"],
+                [[label(n), fmt(v.models[n].dofs)] + [fmt(recs[n][k], ".4g") for k in keys]
+                 + [fmt(v.crosscheck.rows.get(n, {}).get("transfer_rel_error"), ".2%") if n != ref else "reference"]
+                 for n in v.models])
+    if v.calibration is not None:
+        fit = v.calibration
+        md += ["", f"Calibration: the bar model's stiffness fitted to `{fit.calibrated_to}`'s hub compliance "
+               f"({fit.load_cases} unit loads on its one factorisation): global factor {fit.global_factor:.4f} "
+               f"(misfit {fmt(fit.rms('uncalibrated'), '.2%')} -> {fmt(fit.rms('global'), '.2%')}"
+               + (f", per bond {fmt(fit.rms('per_bond'), '.2%')}" if fit.misfit_per_bond is not None else "") + ")."]
+    md += ["", "## Pictures", ""]
+    for f, cap in images:
+        md += [f"![{cap}]({f})", "", f"*{cap}*", ""]
+    md += ["## Files of this run", ""]
+    md += table(["file", "what it holds"], [[f"[{f}]({f})", what] for f, what in files])
+    md += ["", "## Settings (the values used)", ""]
+    md += table(["setting", "value"], [[k, fmt(val)] for k, val in v.settings.items() if k != "tolerances"])
+    ver = versions()
+    md += ["", "## Provenance", ""] + table(["package", "version"], [[k, fmt(val)] for k, val in ver.items()])
+    return "\n".join(md) + "\n"
+
+
+def plot_task(v, path: Path) -> Path:
+    """Classification: one confusion matrix per model (test set, or all samples); regression: every
+    model's outputs against the targets (one panel per output)."""
+    t = v.task
+    names = list(v.models)
+    if t.is_classification:
+        keys = [k for k in ("confusion_train", "confusion_test", "confusion") if k in v.models["bar"].record]
+        fig, axs = new_figure((2.9 * len(names) + 0.8, 2.9 * len(keys) + 0.6), nrows=len(keys), ncols=len(names),
+                              squeeze=False)
+        fig.set_layout_engine("constrained")
+        names_c = list(t.class_names) or [str(i) for i in range(t.output_dofs.size)]
+        for r, key in enumerate(keys):
+            for c, n in enumerate(names):
+                ax = axs[r][c]
+                C = np.asarray(v.models[n].record[key])
+                ax.imshow(C, cmap="Blues")
+                for (i, j), cnt in np.ndenumerate(C):
+                    ax.text(j, i, str(cnt), ha="center", va="center", fontsize=9,
+                            color="white" if cnt > 0.6 * C.max() else "black")
+                acc = np.trace(C) / max(C.sum(), 1)
+                ax.set_title(f"{label(n)}\n{key.replace('confusion_', '').replace('confusion', 'all')}: accuracy {acc:.3f}",
+                             fontsize=8)
+                ax.set_xticks(range(C.shape[0]), names_c if r == len(keys) - 1 else [], fontsize=7, rotation=30)
+                ax.set_yticks(range(C.shape[0]), names_c if c == 0 else [], fontsize=7)
+                if r == len(keys) - 1:
+                    ax.set_xlabel("predicted", fontsize=8)
+                if c == 0:
+                    ax.set_ylabel("true", fontsize=8)
+        fig.suptitle(f"{t.name}: confusion matrices (rows: true class, columns: predicted)", fontsize=10)
+    else:
+        n_out = t.output_dofs.size
+        fig, axs = new_figure((3.6 * n_out, 3.4), ncols=n_out, squeeze=False)
+        for c, ax in enumerate(axs[0]):
+            y = t.Y[:, c] * 1e3
+            for k, n in enumerate(names):
+                u = (t.X @ v.models[n].T.T)[:, c] * 1e3
+                ax.plot(y, u, "o", ms=3, mfc="none", label=label(n), color=f"C{k}")
+            lim = [min(y.min(), 0), max(y.max(), 0)] if y.size else [0, 1]
+            ax.plot(lim, lim, "k--", lw=0.7)
+            d = t.output_dofs[c]
+            ax.set_xlabel(f"target u_{'xy'[d % 2]}[{d // 2}] (mm)")
+            ax.set_ylabel("model output (mm)")
+        axs[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        fig.suptitle(f"{t.name}: outputs against targets, every sample", fontsize=10)
+    return save_figure(fig, path)
+
+
 def report_markdown(v, images: list[tuple[str, str]], files: list[tuple[str, str]]) -> str:
     """The report's Markdown. ``images``: (file, caption); ``files``: (path, what it holds)."""
+    if v.task.kind != "single":
+        return data_report_markdown(v, images, files)
     task, net = v.task, v.task.network
     ref = v.reference
     md = [f"# femnn cross-check: `{task.name}`", "",
@@ -353,6 +463,7 @@ def report_markdown(v, images: list[tuple[str, str]], files: list[tuple[str, str
         md += ["", "## Calibration: effective bond stiffness", ""] + _calibration_section(v)
     if v.width_gradients:
         md += ["", "## Width gradients by remeshing", ""] + _width_fd_section(v.width_gradients)
+    md += ["", "## The task, model by model", ""] + _single_task_table(v)
     names = list(v.models)
     md += ["", "## Hub displacements (mm)", ""]
     body = []
@@ -414,11 +525,16 @@ def write_validation(out: Path, v, comm=None) -> list[Path]:
         if comm is not None:
             comm.Barrier()
         if comm is None or comm.rank == 0:
-            if any(m.gradient_k is not None for m in v.models.values()):
+            if v.task.kind != "single":
+                plot_task(v, staging / "task.png")
+                images.insert(0, ("task.png", "The task in every model: " + ("confusion matrices" if v.task.is_classification
+                                                                          else "outputs against the targets")))
+            elif any(m.gradient_k is not None for m in v.models.values()):
                 plot_gradients(v.task, v.models, v.reference, staging / "gradients.png")
                 images.insert(0, ("gradients.png", "In situ gradient e_adj ∘ e per bond, every model (symlog axis)"))
-            plot_deformed(v.task, v.models, staging / "deformed.png")
-            images.insert(0, ("deformed.png", "Deformed shapes of every model, one common magnification"))
+            if v.task.kind == "single":
+                plot_deformed(v.task, v.models, staging / "deformed.png")
+                images.insert(0, ("deformed.png", "Deformed shapes of every model, one common magnification"))
             if v.export is not None and v.export.passed and v.export.staging_dir is not None:
                 shutil.move(str(v.export.staging_dir), str(staging / "part"))
                 os.chmod(staging / "part", 0o755)  # mkdtemp made it private

@@ -117,8 +117,9 @@ def test_per_bond_calibration_and_width_gradients_by_remeshing(tmp_path):
 
 
 def test_validate_bad_input(tmp_path):
-    """A missing network file and a data-set task are refused with exit code 2."""
+    """A missing network file, a data-set task with a single-load option, and a bond out of range are refused
+    with exit code 2, before anything is written."""
     assert main(["validate", str(tmp_path / "nope.toml"), "--out", str(tmp_path / "o")]) == 2
-    assert main(["validate", "iris", "--quick", "--dims", "2", "--out", str(tmp_path / "o")]) == 2
+    assert main(["validate", "iris", "--quick", "--dims", "2", "--width-fd", "3", "--out", str(tmp_path / "o")]) == 2
     assert main(["validate", "--quick", "--dims", "2", "--width-fd", "28", "--out", str(tmp_path / "o")]) == 2
     assert not (tmp_path / "o").exists()
