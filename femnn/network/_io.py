@@ -79,9 +79,9 @@ TRAINING_CHECKS = {
     "learning_rate": dict(lo=0.0, lo_open=True),
     "beta": dict(lo=0.0, lo_open=True),
     "batch_size": dict(lo=1, integer=True),
-    "epochs": dict(lo=1, hi=10_000_000, integer=True),
+    "epochs": dict(lo=1, integer=True),
     "train_fraction": dict(lo=0.0, hi=1.0, lo_open=True),
-    "max_iter": dict(lo=1, hi=100_000_000, integer=True),
+    "max_iter": dict(lo=1, integer=True),
     "k_tol": dict(lo=0.0),
     "u_tol": dict(lo=0.0),
 }
