@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from femnn.bars import BarModel
-from femnn.errors import MechanismError
+from femnn.errors import InputError, MechanismError
 from femnn.network import load_network, load_task, resolve
 from femnn.network._io import _read_toml, is_task_data
 
@@ -29,7 +29,7 @@ def run(args) -> int:
         print(f"task {task.name!r}: {task.kind}, {task.n_samples} sample(s), inputs at nodes {task.input_nodes.tolist()}, "
               f"outputs {task.output_nodes.tolist()}, loss {task.loss}")
     if n_modes:
-        print(f"{path}: the network is a mechanism: {n_modes} zero mode(s); nodes that move freely: {free}")
-        return 2
+        raise InputError(str(net.source), "lattice", f"the network is a mechanism: {n_modes} zero mode(s); nodes that move "
+                         f"freely: {free}; add bonds or fixed nodes so every node is held")
     print("no zero modes")
     return 0

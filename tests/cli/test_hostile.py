@@ -588,3 +588,171 @@ def test_mechanism_message_names_the_file_and_fix(tmp_path, capsys):
     task = write(tmp_path, "t.toml", task_text("fig1").replace('network = "paper"', f'network = "{p}"'))
     refused(capsys, ["train", task, "--out", tmp_path / "o", "--epochs", "1"], str(p), "zero mode", "add bonds or fixed nodes")
     assert not (tmp_path / "o").exists()
+
+
+# ---------------------------------------------------------------- property-based: mutated files and options
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return "nan" if v != v else ("inf" if v == float("inf") else "-inf" if v == float("-inf") else repr(v))
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(v)
+
+
+def to_toml(d: dict) -> str:
+    """A minimal TOML writer: top-level scalars, then [tables] and [[arrays of tables]] (inline below)."""
+    head, body = [], []
+    for k, v in d.items():
+        key = json.dumps(str(k))
+        if isinstance(v, dict):
+            body.append(f"[{key}]")
+            body += [f"{json.dumps(str(kk))} = {_toml_value(vv)}" for kk, vv in v.items()]
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            for x in v:
+                body.append(f"[[{key}]]")
+                body += [f"{json.dumps(str(kk))} = {_toml_value(vv)}" for kk, vv in x.items()]
+        else:
+            head.append(f"{key} = {_toml_value(v)}")
+    return "\n".join(head + body) + "\n"
+
+
+SCALARS = st.one_of(
+    st.integers(-5, 30), st.integers(-10**15, 10**15), st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(-1.0, 1.0), st.booleans(), st.text("xymNaPm_ ", max_size=6),
+    st.sampled_from(["m", "mm", "Pa", "N", "x", "y", "mse", "ce-normalised", "iris", "linear", "single", "max", "paper"]),
+)
+VALUES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(
+    st.sampled_from(["kind", "nodes", "node", "force", "scale", "seed", "x"]), inner, max_size=3)), max_leaves=8)
+
+
+def _paths(d, prefix=()):
+    """Every (path to a value) in a nested dict/list structure."""
+    out = []
+    items = d.items() if isinstance(d, dict) else enumerate(d)
+    for k, v in items:
+        out.append(prefix + (k,))
+        if isinstance(v, (dict, list)) and len(out) < 400:
+            out += _paths(v, prefix + (k,))
+    return out
+
+
+@st.composite
+def mutations(draw, base: dict):
+    """1-3 edits of ``base``: replace a value (any type), delete a key or element, or add a stray key."""
+    import copy
+
+    d = copy.deepcopy(base)
+    for _ in range(draw(st.integers(1, 3))):
+        paths = _paths(d)
+        if not paths:
+            break
+        path = draw(st.sampled_from(paths))
+        parent = d
+        for k in path[:-1]:
+            parent = parent[k]
+        op = draw(st.sampled_from(["replace", "replace", "delete", "add"]))
+        if op == "replace":
+            parent[path[-1]] = draw(VALUES)
+        elif op == "delete":
+            del parent[path[-1]]
+        elif isinstance(parent, dict):
+            parent[draw(st.sampled_from(["extra", "poisson", "wieght", "seeds", "nodes"]))] = draw(SCALARS)
+    return d
+
+
+def _check_file(text: str, tmp: Path, name: str) -> None:
+    """`femnn check` on the file: 0 (loads) or 2 (refused) with one line on stderr; never a traceback."""
+    p = tmp / name
+    p.write_text(text)
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        rc = main(["check", str(p)])
+    assert rc in (0, 2), (rc, text)
+    if rc == 2:
+        lines = err.getvalue().strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("femnn check: error: "), (err.getvalue(), text)
+
+
+def _base(path: Path) -> dict:
+    import tomllib
+
+    return tomllib.loads(path.read_text())
+
+
+PROP = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                       HealthCheck.too_slow])
+
+
+@PROP
+@given(data=st.data())
+def test_any_mutated_network_file_loads_or_is_refused(tmp_path, data):
+    """Property: any 1-3 mutations (types, keys, values) of the paper network file either load or are
+    refused with exit 2 and one line; never a traceback."""
+    d = data.draw(mutations(_base(GEOM / "networks" / "paper.toml")))
+    _check_file(to_toml(d), tmp_path, "net.toml")
+
+
+@PROP
+@given(data=st.data(), name=st.sampled_from(["fig1", "regression", "iris", "behaviour-ce"]))
+def test_any_mutated_task_file_loads_or_is_refused(tmp_path, data, name):
+    """Property: mutations of a built-in task file (with its network inline or by name) either load or are
+    refused with exit 2 and one line; never a traceback."""
+    base = _base(GEOM / f"{name}.toml")
+    if data.draw(st.booleans()):
+        base["network"] = _base(GEOM / "networks" / "paper.toml")      # inline network table: mutate it too
+    d = data.draw(mutations(base))
+    _check_file(to_toml(d), tmp_path, f"{name}.toml")
+
+
+OPTION_VALUES = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 3),
+                          st.sampled_from(["nan", "inf", "-inf", "0", "-0", "1e308", "1e-320", "x", ""]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(opts=st.dictionaries(st.sampled_from(["--lr", "--beta", "--epochs", "--seed", "--train-fraction", "--batch-size",
+                                             "--max-iter"]), OPTION_VALUES, min_size=1, max_size=3),
+       task=st.sampled_from(["fig1", "regression"]))
+def test_any_train_options_run_or_are_refused(tmp_path_factory, opts, task):
+    """Property: `femnn train` with arbitrary values of its numeric options either trains (exit 0) or is
+    refused (exit 2: one line naming an option; argparse's usage error for a non-number); never a
+    traceback. Epoch counts stay small (the strategy draws -3..3 or floats, which are refused)."""
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("opt") / "o"
+    argv = ["train", task, "--out", str(out), "--quiet", "--no-plots"]
+    if "--epochs" not in opts:
+        argv += ["--epochs", "2"]
+    for k, v in opts.items():
+        if k == "--max-iter" and "--epochs" not in opts:
+            continue
+        argv += [f"{k}={v}"]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            rc = main(argv)
+        except SystemExit as exc:          # argparse: "invalid int value" etc. (its own usage message)
+            rc = exc.code
+    assert rc in (0, 2), (argv, err.getvalue())
+    if rc == 2 and "usage:" not in err.getvalue():
+        lines = err.getvalue().strip().splitlines()
+        assert len(lines) == 1 and "--" in lines[0], (argv, err.getvalue())
+        assert not out.exists()
+    if rc == 0:
+        w = json.loads((out / "widths.json").read_text())["widths_m"]
+        assert all(isinstance(x, float) and 1.5e-3 <= x <= 2.5e-3 for x in w)
