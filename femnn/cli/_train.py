@@ -75,7 +75,7 @@ def refuse_mechanism(task, removed) -> None:
     if n_modes:
         shown = ", ".join(map(str, free[:20])) + (" ..." if len(free) > 20 else "")
         if removed:
-            raise InputError("--remove-bond/--init", "", f"removing bonds {removed} leaves {n_modes} zero mode(s) (nodes that move "
+            raise InputError("--remove-bond/--init", "", f"removing bonds {removed} makes the network a mechanism: {n_modes} zero mode(s) (nodes that move "
                              f"freely: [{shown}]); keep those bonds")
         raise InputError(task.network.source, "lattice", f"the network is a mechanism: {n_modes} zero mode(s) (nodes that move "
                          f"freely: [{shown}]); add bonds or fixed nodes")
