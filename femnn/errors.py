@@ -21,6 +21,9 @@ class InputError(ValueError):
         where = f"{self.source}: {field}" if field else self.source
         super().__init__(f"{where}: {problem}")
 
+    def __reduce__(self):  # picklable (MPI broadcasts a refusal from rank 0 to every rank)
+        return (type(self), (self.source, self.field, self.problem))
+
 
 class MechanismError(RuntimeError):
     """The network has zero modes (a mechanism): D = Cᵀ K C is singular and must not be solved.
@@ -36,8 +39,12 @@ class MechanismError(RuntimeError):
     def __init__(self, n_modes: int, free_nodes, context: str = ""):
         self.n_modes = int(n_modes)
         self.free_nodes = [int(i) for i in free_nodes]
+        self.context = context
         shown = ", ".join(map(str, self.free_nodes[:20])) + (" ..." if len(self.free_nodes) > 20 else "")
         pre = f"{context}: " if context else ""
         super().__init__(
             f"{pre}the network is a mechanism: {self.n_modes} zero mode(s); nodes that move freely: [{shown}]"
         )
+
+    def __reduce__(self):
+        return (type(self), (self.n_modes, self.free_nodes, self.context))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 from femnn import __version__
@@ -30,6 +31,15 @@ SUBCOMMANDS = {
 }
 
 
+def _add_common(p: argparse.ArgumentParser) -> None:
+    """``--quiet`` and ``-v`` on every subcommand (unless its module defines them itself)."""
+    have = p._option_string_actions
+    if "--quiet" not in have:
+        p.add_argument("--quiet", "-q", action="store_true", help="only warnings and errors; no progress bars")
+    if "-v" not in have and "--verbose" not in have:
+        p.add_argument("-v", "--verbose", action="count", default=0, help="more messages (-vv for debugging detail)")
+
+
 def _parser_with(selected: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="femnn", description="Mechanical neural networks: train, validate, print.")
     parser.add_argument("--version", action="version", version=f"femnn {__version__}")
@@ -39,11 +49,43 @@ def _parser_with(selected: str | None) -> argparse.ArgumentParser:
         if name == selected:
             mod = importlib.import_module(module)
             mod.add_args(p)
+            _add_common(p)
             p.set_defaults(func=mod.run)
     return parser
 
 
+class _OneLine(logging.Formatter):
+    def format(self, record):
+        return f"femnn {record.name.split('.')[-1]}: " + record.getMessage().replace("\n", " ")
+
+
+def setup_logging(quiet: bool = False, verbose: int = 0) -> None:
+    """Messages of femnn's loggers to stderr: warnings only with --quiet, info by default, debug with -v."""
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
+    logger = logging.getLogger("femnn")
+    for h in list(logger.handlers):
+        if getattr(h, "_femnn_cli", False):
+            logger.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._femnn_cli = True
+    handler.setFormatter(_OneLine())
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def _error(command: str, text: str) -> int:
+    print(f"femnn {command}: error: {text}", file=sys.stderr)
+    return 2
+
+
 def main(argv=None) -> int:
+    """Run one subcommand; known error classes become ONE line on stderr and exit code 2.
+
+    Caught: :class:`InputError` (bad file, field or option), :class:`MechanismError` (a network
+    with zero modes), ``OSError`` (a place that cannot be written or read, a full disk),
+    ``MemoryError``; Ctrl-C exits with 130. Anything else is a bug and keeps its traceback.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     selected = next((a for a in argv if not a.startswith("-")), None)
     parser = _parser_with(selected if selected in SUBCOMMANDS else None)
@@ -51,14 +93,22 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    setup_logging(getattr(args, "quiet", False), getattr(args, "verbose", 0) or 0)
+    cmd = args.command
     try:
         return int(args.func(args) or 0)
     except InputError as exc:
-        print(f"femnn {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _error(cmd, str(exc))
     except MechanismError as exc:
-        print(f"femnn {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _error(cmd, f"{exc}; add bonds or fixed nodes so every node is held (`femnn check FILE` lists the zero modes)")
+    except OSError as exc:
+        where = exc.filename or ""
+        return _error(cmd, f"{where}: {exc.strerror or exc}; check the path and its permissions or free space")
+    except MemoryError:
+        return _error(cmd, "out of memory; choose a smaller network, mesh or data set")
+    except KeyboardInterrupt:
+        print(f"femnn {cmd}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from femnn.bars.fdcheck import fd_study
+from femnn.cli._out import args_fingerprint, prepare_out
+from femnn.errors import InputError
+from femnn.network.generators import check_size
 from femnn.network import load_task, make_network
 from femnn.report import atomic_write_json
 from femnn.train import TaskProblem
@@ -21,9 +24,16 @@ def add_args(p):
     p.add_argument("--central", action="store_true", help="central instead of forward differences")
     p.add_argument("--scaling-rows", type=int, nargs="*", default=[4, 8, 16, 32],
                    help="triangular lattices (rows) for the cost-vs-bonds table")
+    p.add_argument("--force", action="store_true", help="replace an earlier, different fdcheck result in --out")
 
 
 def run(args) -> int:
+    fp = args_fingerprint(args)
+    prepare_out(args.out, "--out", args.force, marker="fdcheck.json", fingerprint=fp, what="an fdcheck result")
+    for r in args.scaling_rows:
+        if r < 2:
+            raise InputError("--scaling-rows", "", f"{r}: a triangular lattice needs rows >= 2")
+        check_size("triangular", {"rows": r}, "--scaling-rows", "")
     task = load_task(args.task)
     if args.widths:
         task, _ = apply_run_widths(task, args.widths)
@@ -50,6 +60,7 @@ def run(args) -> int:
         scaling.append({"rows": rows, "n_bonds": net.n_bonds, "adjoint_solves": 2, "fd_solves": net.n_bonds + 1,
                         "adjoint_seconds": t_adj, "fd_seconds_estimated": t_one * (net.n_bonds + 1)})
     res["scaling"] = scaling
+    res["fingerprint"] = fp
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / "fdcheck.json", res)
     from femnn.report.plots import _plt, _save

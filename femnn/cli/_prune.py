@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+
+from femnn.cli._out import args_fingerprint, prepare_out
+from femnn.train.loop import check_split
+from femnn.train.runs import run_task_name
 
 from femnn.errors import InputError
 from femnn.network import load_task
@@ -19,21 +24,35 @@ def add_args(p):
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--threshold", type=float, help="metric drop that makes a bond critical (default 0.1 accuracy, or a doubled error)")
     p.add_argument("--retrain", type=int, default=0, metavar="EPOCHS", help="retrain every damaged network this many epochs")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--force", action="store_true", help="replace an earlier, different prune result in --out")
 
 
 def run(args) -> int:
+    if args.threshold is not None and not (math.isfinite(args.threshold) and args.threshold >= 0):
+        raise InputError("--threshold", "", f"{args.threshold!r} must be a finite number >= 0 (a metric drop)")
+    if args.retrain < 0:
+        raise InputError("--retrain", "", f"{args.retrain} must be >= 0 epochs")
+    fp = args_fingerprint(args)
+    prepare_out(args.out, "--out", args.force, marker="prune.json", fingerprint=fp, what="a prune result")
     task = load_task(args.task)
+    run_task = run_task_name(args.widths)
+    if run_task is not None and run_task != task.name:
+        raise InputError("--widths", "", f"{args.widths} is a run of task {run_task!r}, not {task.name!r}; "
+                         f"give a run of {task.name!r} (its split and widths belong to its own task)")
     task, _ = apply_run_widths(task, args.widths)
     split = None
     sp = Path(args.widths) / "split.json"
     if sp.is_file():
-        split = json.loads(sp.read_text())
+        try:
+            split = check_split(json.loads(sp.read_text()), task.n_samples, str(sp))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise InputError(str(sp), "", "not valid JSON; rerun `femnn train`") from None
     elif task.kind != "single":
-        raise InputError(str(args.widths), "split.json", "missing; prune needs the run's test split")
+        raise InputError(str(args.widths), "split.json", "missing; prune needs the run's test split (give a `femnn train` output directory)")
     bar = Progress(task.network.n_bonds, "prune", not args.quiet)
     res = prune_study(task, split, args.threshold, args.retrain, progress=bar.update)
     bar.close()
+    res["fingerprint"] = fp
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / "prune.json", res)
     lines = ["bond,node_i,node_j,status,metric_after_removal,metric_after_retraining,free_nodes"]

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-import sys
+import logging
+import shutil
 from pathlib import Path
 
-import numpy as np
-
-from femnn.errors import InputError
-from femnn.network import load_task, network_to_toml
-from femnn.report import atomic_write_json, atomic_write_text, versions
-from femnn.report.plots import plot_history, plot_network
+from femnn.cli._out import prepare_out
+from femnn.errors import InputError, MechanismError
+from femnn.network import load_task
+from femnn.report.train_run import write_train_run
 from femnn.train import TrainConfig, train
-from femnn.train.runs import apply_run_widths, remove_bonds
+from femnn.train.loop import SETTINGS, prepare
+from femnn.train.runs import apply_run_widths, lock_directory, remove_bonds
+
+log = logging.getLogger("femnn.train")
 
 
 def add_args(p):
@@ -32,7 +34,7 @@ def add_args(p):
     p.add_argument("--init", help="start from these widths: a `femnn train` output directory or a widths JSON file (retraining, task switch)")
     p.add_argument("--remove-bond", type=int, action="append", default=[], metavar="I", help="remove bond I (network bond order) before training; repeatable (damage)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out (same settings) to the same result as an uninterrupted run")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true", help="replace an earlier, different run in --out (only once the new run has finished)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
 
 
@@ -43,17 +45,51 @@ def load_split(path: Path):
         raise InputError(str(path), "", "split file does not exist")
     try:
         return json.loads(path.read_text())
+    except UnicodeDecodeError:
+        raise InputError(str(path), "", "not a text (JSON) file") from None
     except json.JSONDecodeError as exc:
         raise InputError(str(path), "", f"not valid JSON ({exc})") from None
 
 
+# TrainConfig field -> the option that sets it (library errors name the field, the CLI its option)
+OPTIONS = {"learning_rate": "--lr", "beta": "--beta", "batch_size": "--batch-size", "train_fraction": "--train-fraction",
+           "epochs": "--epochs", "max_iter": "--max-iter", "seed": "--seed", "update": "--update",
+           "conventions": "--conventions"}
+
+
+def as_option_error(exc: InputError) -> InputError:
+    """An error about a TrainConfig value, re-addressed to the CLI option that set it."""
+    if exc.source == SETTINGS:
+        return InputError(OPTIONS.get(exc.field, exc.field), "", exc.problem)
+    return exc
+
+
+def refuse_mechanism(task, removed) -> None:
+    """Refuse a network with zero modes before any work, naming what made it (the file or --remove-bond/--init)."""
+    from femnn.bars import BarModel
+
+    try:
+        n_modes, free = BarModel(task.network).zero_modes()
+    except MechanismError as exc:
+        n_modes, free = exc.n_modes, exc.free_nodes
+    if n_modes:
+        shown = ", ".join(map(str, free[:20])) + (" ..." if len(free) > 20 else "")
+        if removed:
+            raise InputError("--remove-bond/--init", "", f"removing bonds {removed} makes the network a mechanism: {n_modes} zero mode(s) (nodes that move "
+                             f"freely: [{shown}]); keep those bonds")
+        raise InputError(task.network.source, "lattice", f"the network is a mechanism: {n_modes} zero mode(s) (nodes that move "
+                         f"freely: [{shown}]); add bonds or fixed nodes")
+
+
 def run(args) -> int:
+    out: Path = prepare_out(args.out, "--out", args.force)          # a file or unwritable place costs nothing
     task = load_task(args.task)
     removed = []
     if args.init:
         task, removed = apply_run_widths(task, args.init)
     task, more = remove_bonds(task, indices=args.remove_bond)
     removed += more
+    refuse_mechanism(task, removed)
     split = load_split(args.split)
     if split is not None:
         from femnn.train import check_split
@@ -62,36 +98,34 @@ def run(args) -> int:
     cfg = TrainConfig(epochs=args.epochs, learning_rate=args.learning_rate, beta=args.beta, batch_size=args.batch_size,
                       train_fraction=args.train_fraction, max_iter=args.max_iter, seed=args.seed, update=args.update,
                       conventions=args.conventions)
-    out: Path = args.out
+    try:
+        _, _, fp = prepare(task, cfg, split=split)
+    except InputError as exc:
+        raise as_option_error(exc) from None
+    prepare_out(out, "--out", args.force, marker="summary.json", fingerprint=fp, what="a train run")
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    res = train(task, cfg, split=split, checkpoint=out / "checkpoint.npz", resume=args.resume,
-                progress=not args.quiet)
-    write_run(out, res, removed, plots=not args.no_plots)
+    try:
+        with lock_directory(out, "--out"):
+            # again under the lock: another run may have finished in --out meanwhile
+            prepare_out(out, "--out", args.force, marker="summary.json", fingerprint=fp, what="a train run")
+            try:
+                res = train(task, cfg, split=split, checkpoint=out / "checkpoint.npz", resume=args.resume,
+                            progress=not args.quiet)
+            except InputError as exc:
+                raise as_option_error(exc) from None
+            write_train_run(out, res, removed, plots=not args.no_plots)
+    except (InputError, MechanismError):
+        if created:   # nothing of value was made: leave no directory behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     last = res.history[-1]
     keys = [k for k in ("loss", "train_accuracy", "test_accuracy", "train_error", "test_error") if last.get(k) is not None]
-    print(f"femnn train {task.name}: {len(res.history)} {'iterations' if task.kind == 'single' else 'epochs'} "
-          f"in {res.seconds:.2f} s ({res.stopped_by}); " + ", ".join(f"{k} {last[k]:.4g}" for k in keys) + f"; results in {out}")
+    log.info(f"{task.name}: {len(res.history)} {'iterations' if task.kind == 'single' else 'epochs'} "
+             f"in {res.seconds:.2f} s ({res.stopped_by}); " + ", ".join(f"{k} {last[k]:.4g}" for k in keys) + f"; results in {out}")
     return 0
 
 
 def write_run(out: Path, res, removed, plots=True):
-    task = res.task
-    net = task.network
-    atomic_write_json(out / "history.json", res.history)
-    atomic_write_json(out / "widths.json", {
-        "task": task.name, "network": net.name, "bonds": net.bonds, "widths_m": res.widths_m,
-        "k_N_per_m": res.k_N_per_m, "width_bounds_m": net.width_bounds_m, "removed_bonds": removed,
-    })
-    if res.split is not None:
-        atomic_write_json(out / "split.json", res.split, indent=None)
-    trained = net.with_widths(res.widths_m)
-    atomic_write_text(out / "network.toml", f"# trained on task {task.name!r} by femnn train\n" + network_to_toml(trained))
-    summary = {"task": task.name, "task_file": task.source, "settings": res.settings, "stopped_by": res.stopped_by,
-               "epochs": len(res.history), "seconds": res.seconds, "final": res.history[-1] if res.history else None,
-               "removed_bonds": removed, "versions": versions(), "fingerprint": res.extra.get("fingerprint")}
-    atomic_write_json(out / "summary.json", summary)
-    if plots:
-        plot_history(res.history, out, title=task.name)
-        plot_network(trained, out / "network.png", input_nodes=task.input_nodes, output_nodes=task.output_nodes,
-                     title=f"{task.name}: trained widths")
-    return out
+    """Kept for callers of the old name: see :func:`femnn.report.train_run.write_train_run`."""
+    return write_train_run(out, res, removed, plots=plots)

@@ -85,21 +85,62 @@ def make_network(kind: str = "triangular", *, thickness_m=2e-3, width_m=2e-3, wi
                    material or Material(), name=name or kind)
 
 
-def from_spec(spec: dict, src: str, length_scale: float = 1.0):
+# bytes per node of a generated network, measured loosely: coordinates and k-d tree (~100 B), three
+# bonds per node (int64 pairs, widths, sorting copies: ~200 B) and the network file's text (~150 B)
+BYTES_PER_NODE = 500
+
+
+def n_nodes_of(kind: str, params: dict) -> int:
+    """Number of nodes ``kind`` makes with ``params`` (without building it)."""
+    if kind == "square-diagonal":
+        return (int(params.get("nx", 4)) + 1) * (int(params.get("ny", 4)) + 1)
+    rows = int(params.get("rows", 4 if kind == "triangular" else 6))
+    return sum(rows + 1 - r for r in range(rows)) if rows < 10_000 else (rows + 1) * (rows + 2) // 2 - 1
+
+
+def available_memory_bytes() -> int:
+    """MemAvailable from /proc/meminfo (Linux), else 8 GiB."""
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 8 << 30
+
+
+def check_size(kind: str, params: dict, src: str, fld: str, fraction: float = 0.5) -> int:
+    """Refuse a generated network whose estimated memory exceeds ``fraction`` of the available memory."""
+    n = n_nodes_of(kind, params)
+    need = n * BYTES_PER_NODE
+    have = available_memory_bytes()
+    if need > fraction * have:
+        raise InputError(src, fld, f"{kind} with {params} has {n:.3g} nodes and needs about {need / 2**30:.3g} GiB of memory, "
+                         f"more than half of the {have / 2**30:.3g} GiB available; choose a smaller lattice")
+    return n
+
+
+_PARAM_CHECKS = {
+    "rows": dict(lo=2, integer=True), "nx": dict(lo=1, integer=True), "ny": dict(lo=1, integer=True),
+    "seed": dict(lo=0, integer=True), "remove_fraction": dict(lo=0.0, hi=1.0, hi_open=True),
+    "spacing": dict(lo=0.0, lo_open=True),
+}
+
+
+def from_spec(spec: dict, src: str, length_scale: float = 1.0, path: str = "generator"):
     """``[generator]`` table of a network file -> (nodes_m, bonds, fixed). Lengths in the file's unit."""
-    kind = spec.get("kind")
-    if kind not in GENERATORS:
-        raise InputError(src, "generator.kind", f"{kind!r}; expected one of {sorted(GENERATORS)}")
-    params = {k: v for k, v in spec.items() if k != "kind"}
-    if "spacing" in params:
-        params["spacing_m"] = float(params.pop("spacing")) * length_scale
     import inspect
 
-    allowed = set(inspect.signature(GENERATORS[kind]).parameters)
-    for k in params:
-        if k not in allowed:
-            raise InputError(src, f"generator.{k}", f"unknown parameter for {kind!r}; known: {sorted(allowed - {'spacing_m'}) + ['spacing']}")
+    from femnn.network._reader import Table
+
+    kind = Table(spec, src, path).string("kind", choices=sorted(GENERATORS))
+    allowed = (set(inspect.signature(GENERATORS[kind]).parameters) - {"spacing_m"}) | {"spacing", "kind"}
+    tbl = Table(spec, src, path, sorted(allowed))
+    params = {k: tbl.number(k, **_PARAM_CHECKS[k]) for k in spec if k != "kind"}
+    if "spacing" in params:
+        params["spacing_m"] = float(params.pop("spacing")) * length_scale
+    check_size(kind, params, src, path)
     try:
         return GENERATORS[kind](**params)
     except (TypeError, ValueError) as exc:
-        raise InputError(src, "generator", str(exc)) from None
+        raise InputError(src, path, str(exc)) from None

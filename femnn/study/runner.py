@@ -29,6 +29,7 @@ import uuid
 from pathlib import Path
 
 from femnn.errors import InputError
+from femnn.train.runs import lock_directory
 from femnn.report.files import _clean, atomic_write_text, versions
 from femnn.study.cases import run_case
 from femnn.study.spec import Study, case_id
@@ -43,6 +44,20 @@ def read_records(path: Path) -> dict:
                 r = json.loads(line)
                 recs[r["case_id"]] = r
     return recs
+
+
+def prepare_out(out: Path, option: str = "--out") -> None:
+    """The study directory must be a directory (or creatable): refuse a file or a path under one."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(option, "", f"{out} is not a directory; give a study directory")
+    p = out
+    while not p.exists() and p.parent != p:
+        p = p.parent
+    if not p.is_dir():
+        raise InputError(option, "", f"{out} lies under {p}, which is a file; choose another {option}")
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise InputError(option, "", f"{p} is not writable; choose another {option}")
 
 
 def _merge(out: Path, records: dict, retry_failed: bool = False) -> dict:
@@ -71,8 +86,30 @@ def run_study(comm, study: Study, out: Path, ranks_per_case: int = 1, retry_fail
     if R < 1 or size % R:
         raise InputError("--ranks-per-case", "", f"{R} does not divide the {size} MPI ranks; choose a divisor of {size}")
     payload = None
+    lock = None
     if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            prepare_out(out, "--out")
+            out.mkdir(parents=True, exist_ok=True)
+            lock = lock_directory(out, "--out")
+            lock.__enter__()      # held until this run ends: a second run on the same --out is refused
+        except InputError as exc:
+            lock = None
+            payload = exc
+    payload = comm.bcast(payload, root=0)
+    if isinstance(payload, InputError):
+        raise payload
+    try:
+        return _run_locked(comm, study, out, R, retry_failed, progress)
+    finally:
+        if lock is not None:
+            lock.__exit__(None, None, None)
+
+
+def _run_locked(comm, study: Study, out: Path, R: int, retry_failed: bool, progress: bool) -> dict:
+    size, rank = comm.size, comm.rank
+    payload = None
+    if rank == 0:
         for stale in out.glob(".*.tmp"):
             stale.unlink()
         (out / ".records").mkdir(exist_ok=True)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from femnn.errors import InputError
+from femnn.network._reader import did_you_mean, unknown_key_error
 
 
 def _num(lo=None, hi=None, lo_open=False, hi_open=False, integer=False, allow_none=False):
@@ -100,7 +101,7 @@ def case_id(params: dict) -> str:
 
 def _check_param(src, fld, name, value):
     if name not in PARAMETERS:
-        raise InputError(src, fld, f"unknown parameter {name!r}; known: {', '.join(sorted(PARAMETERS))}")
+        raise InputError(src, fld, f"unknown parameter {name!r}; {did_you_mean(name, PARAMETERS)}")
     v, err = PARAMETERS[name][0](value)
     if err:
         raise InputError(src, fld, f"{err}; fix the value ({PARAMETERS[name][1]})")
@@ -127,7 +128,7 @@ def load_study(path) -> Study:
     known_keys = {"name", "description", "base", "widths", "models", "outputs", "combine", "fixed", "axes", "cases"}
     for k in data:
         if k not in known_keys:
-            raise InputError(src, k, f"unknown key; known: {', '.join(sorted(known_keys))}")
+            raise unknown_key_error(src, "", k, known_keys)
     if "base" not in data:
         raise InputError(src, "base", "missing; name the task to study (e.g. base = \"fig1\")")
     base = str(data["base"])
@@ -164,7 +165,10 @@ def load_study(path) -> Study:
         if not raw:
             raise InputError(src, "axes", "missing or empty; give at least one axis, e.g. [axes] poisson_ratio = [0.45, 0.49]")
         for k, vals in raw.items():
-            if not isinstance(vals, list) or not vals:
+            if not isinstance(vals, list):
+                raise InputError(src, f"axes.{k}", f"{vals!r} is a single value, not an axis; give a list such as [{vals!r}] "
+                                 f"(or put a constant in [fixed])")
+            if not vals:
                 raise InputError(src, f"axes.{k}", "is an empty axis; give a non-empty list of values")
             axes[k] = [_check_param(src, f"axes.{k}[{i}]", k, v) for i, v in enumerate(vals)]
             if k in fixed:

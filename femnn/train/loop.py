@@ -24,7 +24,9 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,21 +54,39 @@ class TrainConfig:
     conventions: str = "femnn"     # or "authors" (their per-epoch loss/metric bookkeeping)
 
     def resolved(self, task: Task) -> dict:
+        """The task file's hyper-parameters overridden by the ones set here, each checked.
+
+        A bad value set here raises :class:`InputError` with source :data:`SETTINGS` and the field
+        name (the CLI maps it to its option); a bad value of the task raises it naming the task file.
+        """
+        from femnn.network._io import TRAINING_CHECKS
+        from femnn.network._reader import check_number
+
         tr = dict(task.training)
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             if v is not None:
                 tr[f.name] = v
-        if tr["update"] not in ("exact", "authors"):
-            raise InputError("--update", "", f"{tr['update']!r}; expected 'exact' or 'authors'")
-        if tr["conventions"] not in ("femnn", "authors"):
-            raise InputError("--conventions", "", f"{tr['conventions']!r}; expected 'femnn' or 'authors'")
-        for key in ("batch_size", "max_iter"):
-            if int(tr[key]) < 1:
-                raise InputError(f"--{key.replace('_', '-')}", "", f"{tr[key]} must be >= 1")
-        if not 0 < float(tr["train_fraction"]) <= 1:
-            raise InputError("--train-fraction", "", f"{tr['train_fraction']} must be in (0, 1]")
+        for key in ("update", "conventions"):
+            allowed = ("exact", "authors") if key == "update" else ("femnn", "authors")
+            if tr[key] not in allowed:
+                raise InputError(SETTINGS, key, f"{tr[key]!r}; expected one of {list(allowed)}")
+        for key, checks in TRAINING_CHECKS.items():
+            mine = getattr(self, key, None) is not None
+            src, fld = (SETTINGS, key) if mine else (task.source, f"training.{key}")
+            tr[key] = check_number(tr[key], src, fld, **checks)
+        tr["seed"] = check_number(tr["seed"], SETTINGS, "seed", lo=0, integer=True)
+        if task.kind != "single":
+            n_train = int(round(tr["train_fraction"] * task.n_samples))
+            if n_train < 1:
+                src, fld = (SETTINGS, "train_fraction") if self.train_fraction is not None else (task.source, "training.train_fraction")
+                raise InputError(src, fld, f"{tr['train_fraction']!r} of {task.n_samples} samples leaves no training sample; "
+                                 f"give at least {1 / task.n_samples:.3g}")
         return tr
+
+
+# source of InputErrors about TrainConfig values (the CLI names its option instead)
+SETTINGS = "training settings"
 
 
 @dataclass
@@ -85,29 +105,49 @@ class TrainResult:
 
 
 class Progress:
-    """A minimal progress bar on stderr (throttled to 5 updates/s; silent when disabled)."""
+    """A minimal progress bar on stderr (silent when disabled).
 
-    def __init__(self, total: int, label: str, enabled: bool = True):
+    On a terminal it redraws one line with carriage returns (at most 5 times a second); when stderr
+    is a file or a pipe it writes whole lines instead, at most one every 10 % of the work or 30 s.
+    """
+
+    def __init__(self, total: int, label: str, enabled: bool = True, stream=None):
         self.total, self.label, self.enabled = total, label, enabled
+        self.stream = stream or sys.stderr
+        try:
+            self.tty = bool(self.stream.isatty())
+        except (AttributeError, ValueError):
+            self.tty = False
         self._last = 0.0
+        self._last_frac = -1.0
         self._t0 = time.perf_counter()
+        self._drawn = False
 
     def update(self, i: int, text: str = "", force: bool = False):
         if not self.enabled:
             return
         now = time.perf_counter()
-        if not force and now - self._last < 0.2:
-            return
-        self._last = now
         frac = min(i / max(self.total, 1), 1.0)
-        bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
-        sys.stderr.write(f"\r{self.label} [{bar}] {i}/{self.total} {text} ({now - self._t0:.1f} s)")
-        sys.stderr.flush()
+        if self.tty:
+            if not force and now - self._last < 0.2:
+                return
+            bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
+            self.stream.write(f"\r{self.label} [{bar}] {i}/{self.total} {text} ({now - self._t0:.1f} s)")
+            self._drawn = True
+        else:
+            if not force and frac - self._last_frac < 0.1 and now - self._last < 30 and frac < 1.0:
+                return
+            if frac == self._last_frac:
+                return
+            self._last_frac = frac
+            self.stream.write(f"{self.label}: {i}/{self.total} {text} ({now - self._t0:.1f} s)\n")
+        self._last = now
+        self.stream.flush()
 
     def close(self):
-        if self.enabled:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+        if self.enabled and self.tty and self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 def make_split(n: int, train_fraction: float, seed: int) -> dict:
@@ -158,9 +198,71 @@ def _fingerprint(task: Task, settings: dict, init_widths, split) -> str:
 
 
 def _save_checkpoint(path: Path, **arrays):
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    """Atomic: a uniquely named temporary file in the same directory, then rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+_CHECKPOINT_KEYS = ("theta", "history", "epoch", "k_prev", "fingerprint", "finished", "adam_m", "adam_v", "adam_t")
+
+
+def load_checkpoint(path: Path, fingerprint: str, n_bonds: int) -> dict:
+    """Read and validate a checkpoint: readable, complete, this run's fingerprint, right shapes, finite."""
+    src = str(path)
+    bad = "is truncated or not a femnn checkpoint; delete it (or drop --resume) to start afresh"
+    try:
+        with np.load(path, allow_pickle=False) as ck:
+            missing = [k for k in _CHECKPOINT_KEYS if k not in ck.files]
+            if missing:
+                raise InputError(src, missing[0], f"missing: the file {bad}")
+            data = {k: np.array(ck[k]) for k in _CHECKPOINT_KEYS}
+    except InputError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as exc:
+        raise InputError(src, "", f"{bad} ({type(exc).__name__})") from None
+    if str(data["fingerprint"]) != fingerprint:
+        raise InputError(src, "fingerprint", "belongs to a different task or settings; drop --resume or use a new --out")
+    for key, shape in (("theta", (n_bonds,)), ("adam_m", (n_bonds,)), ("adam_v", (n_bonds,)), ("adam_t", ()), ("epoch", ())):
+        arr = data[key]
+        if arr.shape != shape or arr.dtype.kind not in "fiu":
+            raise InputError(src, key, f"has shape {list(arr.shape)} ({arr.dtype}), expected {list(shape)} numbers: the file {bad}")
+        if not np.all(np.isfinite(arr)):
+            raise InputError(src, key, f"holds NaN/inf: the file {bad}")
+    if data["k_prev"].size not in (0, n_bonds) or not np.all(np.isfinite(data["k_prev"])):
+        raise InputError(src, "k_prev", f"wrong size or not finite: the file {bad}")
+    if np.any(data["adam_v"] < 0) or int(data["adam_t"]) < 0 or int(data["epoch"]) < 0:
+        raise InputError(src, "adam_v", f"negative values: the file {bad}")
+    try:
+        history = json.loads(str(data["history"]))
+    except json.JSONDecodeError:
+        history = None
+    if not isinstance(history, list) or len(history) != int(data["epoch"]):
+        raise InputError(src, "history", f"does not match its epoch count: the file {bad}")
+    data["history"] = history
+    return data
+
+
+def prepare(task: Task, config: "TrainConfig", init_widths_m=None, split: dict | None = None):
+    """(settings, split, fingerprint) of a run, all checked, before any work."""
+    st = config.resolved(task)
+    if init_widths_m is not None:
+        w = np.asarray(init_widths_m, dtype=float)
+        if w.shape != (task.network.n_bonds,) or not np.all(np.isfinite(w)):
+            raise InputError(SETTINGS, "init_widths_m", f"needs {task.network.n_bonds} finite widths, got shape {list(w.shape)}")
+    if task.kind != "single":
+        split = check_split(split, task.n_samples) if split is not None else make_split(task.n_samples, st["train_fraction"], st["seed"])
+    return st, split, _fingerprint(task, st, init_widths_m, split)
+
+
+def run_fingerprint(task: Task, config: "TrainConfig" = None, init_widths_m=None, split: dict | None = None) -> str:
+    """The fingerprint a run of ``train(task, config, ...)`` records (``summary.json``, checkpoint)."""
+    return prepare(task, config or TrainConfig(), init_widths_m, split)[2]
 
 
 def train(task: Task, config: TrainConfig = TrainConfig(), *, init_widths_m=None, split: dict | None = None,
@@ -177,7 +279,7 @@ def train(task: Task, config: TrainConfig = TrainConfig(), *, init_widths_m=None
     checkpoint : Path, optional
         File to checkpoint to every epoch; with ``resume`` it is continued if it matches this run.
     """
-    st = config.resolved(task)
+    st, split, fp = prepare(task, config, init_widths_m, split)
     prob = problem or TaskProblem(task)
     wm = WidthMap(task.network, st["beta"])
     w0 = task.network.widths_m if init_widths_m is None else np.asarray(init_widths_m, float)
@@ -185,19 +287,14 @@ def train(task: Task, config: TrainConfig = TrainConfig(), *, init_widths_m=None
     adam = Adam(task.network.n_bonds, st["learning_rate"])
     exact = st["update"] == "exact"
     single = task.kind == "single"
-    if not single:
-        split = check_split(split, task.n_samples) if split is not None else make_split(task.n_samples, st["train_fraction"], st["seed"])
-    fp = _fingerprint(task, st, init_widths_m, split)
     history: list = []
     start = 1
     k_prev = None
     if checkpoint is not None and resume and Path(checkpoint).exists():
-        ck = np.load(checkpoint, allow_pickle=False)
-        if str(ck["fingerprint"]) != fp:
-            raise InputError(str(checkpoint), "fingerprint", "belongs to a different task or settings; drop --resume or use a new --out")
-        theta = np.array(ck["theta"])
+        ck = load_checkpoint(Path(checkpoint), fp, task.network.n_bonds)
+        theta = np.array(ck["theta"], dtype=float)
         adam.load(ck)
-        history = json.loads(str(ck["history"]))
+        history = ck["history"]
         start = int(ck["epoch"]) + 1
         k_prev = np.array(ck["k_prev"]) if ck["k_prev"].size else None
         if bool(ck["finished"]):
@@ -252,8 +349,8 @@ def train(task: Task, config: TrainConfig = TrainConfig(), *, init_widths_m=None
         if history:
             history[-1]["stopped_by"] = stopped_by
     else:
-        tr = np.asarray(split["train"])
-        te = np.asarray(split["test"])
+        tr = np.asarray(split["train"], dtype=np.int64)
+        te = np.asarray(split["test"], dtype=np.int64)
         both = np.concatenate([tr, te])
         n_epochs = int(st["epochs"])
         shuffles = split.get("shuffles")
@@ -293,5 +390,8 @@ def train(task: Task, config: TrainConfig = TrainConfig(), *, init_widths_m=None
             bar.update(epoch, txt, force=epoch == n_epochs)
         bar.close()
     widths = wm.widths(theta)
+    if not np.all(np.isfinite(widths)):
+        raise InputError(SETTINGS, "learning_rate", f"{st['learning_rate']!r}: training diverged (non-finite widths); "
+                         "lower the learning rate or beta")
     return TrainResult(task, widths, task.network.stiffness_N_per_m(widths), history, st, split, stopped_by,
                        time.perf_counter() - t0, {"fingerprint": fp})
