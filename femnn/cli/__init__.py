@@ -42,7 +42,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def _parser_with(selected: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="femnn", description="Mechanical neural networks: train, validate, print.")
-    parser.add_argument("--version", action="version", version=f"femnn {__version__}")
+    parser.add_argument("--version", action="store_true", help="print the version (with --verbose: of every library femnn uses, and the git commit)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
@@ -87,6 +87,14 @@ def main(argv=None) -> int:
     ``MemoryError``; Ctrl-C exits with 130. Anything else is a bug and keeps its traceback.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "--version":
+        print(f"femnn {__version__}")
+        if any(a in ("--verbose", "-v") for a in argv[1:]):
+            from femnn.report.files import versions
+
+            for k, v in versions(verbose=True, load_petsc=True).items():
+                print(f"  {k}: {v if v is not None else 'not installed'}")
+        return 0
     selected = next((a for a in argv if not a.startswith("-")), None)
     parser = _parser_with(selected if selected in SUBCOMMANDS else None)
     args = parser.parse_args(argv)

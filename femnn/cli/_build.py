@@ -78,7 +78,10 @@ def run(args) -> int:
     import femnn.export as ex
     from femnn.export.build import build_files
 
+    from femnn.cli._out import prepare_out
+
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    prepare_out(args.out)
     hub = _positive(args.hub_radius_mm, "--hub-radius-mm")
     neck = _positive(args.neck_length_mm, "--neck-length-mm", allow_zero=True)
     thick = _positive(args.thickness_mm, "--thickness-mm")

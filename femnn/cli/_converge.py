@@ -12,9 +12,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from femnn.cli._log import add_verbosity, setup_logging
 
-log = logging.getLogger("femnn.validate")
+log = logging.getLogger("femnn.converge")
 
 
 def add_args(p):
@@ -26,16 +25,16 @@ def add_args(p):
     p.add_argument("--degree", type=int, default=2)
     p.add_argument("--solver", choices=["lu", "cg"], default="lu")
     p.add_argument("--poisson", type=float, help="Poisson ratio (default: the network file's)")
-    add_verbosity(p)
 
 
 def run(args) -> int:
-    from femnn.cli._place import check_out
+    from femnn.cli._out import prepare_out
     from femnn.validation import converge, fem_comm
 
     comm = fem_comm()
-    setup_logging(args, comm.rank)
-    check_out(args.out)
+    if comm.rank != 0:
+        logging.getLogger("femnn").setLevel(logging.ERROR)   # one voice: rank 0
+    prepare_out(args.out)
     c = converge(args.task, widths=args.widths, levels=args.levels, dim=args.dim, degree=args.degree,
                  solver=args.solver, poisson=args.poisson, comm=comm)
     if comm.rank == 0:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from femnn.cli._log import add_verbosity, setup_logging
 
 DEFAULT = "fig1"
 log = logging.getLogger("femnn.validate")
@@ -45,7 +44,6 @@ def add_args(p, export: bool = True):
     p.add_argument("--width-fd-step", type=float, default=0.05, help="relative width step of --width-fd (default 0.05)")
     if export:
         p.add_argument("--no-export", action="store_true", help="skip the STL/3MF export of the part")
-    add_verbosity(p)
 
 
 def run(args, export: bool = True) -> int:
@@ -54,10 +52,11 @@ def run(args, export: bool = True) -> int:
 
     dims = [] if args.no_fem else list(args.dims)
     comm = fem_comm() if dims else None
-    setup_logging(args, comm.rank if comm is not None else 0)
-    from femnn.cli._place import check_out
+    if comm is not None and comm.rank != 0:
+        logging.getLogger("femnn").setLevel(logging.ERROR)   # one voice: rank 0
+    from femnn.cli._out import prepare_out
 
-    check_out(args.out)
+    prepare_out(args.out)
     v = validate(args.task, widths=args.widths, dims=dims, quick=args.quick, comm=comm, compare_files=args.compare,
                  compare_unit_mm=args.compare_unit_mm, per_bond=not args.no_per_bond, width_fd=args.width_fd,
                  width_fd_step=args.width_fd_step,

@@ -46,7 +46,7 @@ def atomic_write_json(path, obj, indent=1) -> Path:
     return atomic_write_text(path, json.dumps(_clean(obj), indent=indent) + "\n")
 
 
-def versions(verbose: bool = True) -> dict:
+def versions(verbose: bool = True, load_petsc: bool = False) -> dict:
     """Provenance: the versions of femnn, Python, numpy, scipy and, when installed, dolfinx, PETSc,
     gmsh, MPI (the library's own version string) and matplotlib, plus the git commit of the femnn
     checkout when there is one. Only packages already importable are asked (nothing is installed)."""
@@ -63,7 +63,7 @@ def versions(verbose: bool = True) -> dict:
                        ("matplotlib", "matplotlib"), ("pyvista", "pyvista")):
         try:
             if name == "petsc":
-                v[name] = _petsc_version()
+                v[name] = _petsc_version(load_petsc)
             else:
                 v[name] = md.version(dist)
         except Exception:  # not installed, or not loadable here: say so rather than fail a report
@@ -76,7 +76,7 @@ def versions(verbose: bool = True) -> dict:
     return v
 
 
-def _petsc_version() -> str | None:
+def _petsc_version(load: bool = False) -> str | None:
     """PETSc's version from the DOLFINx wheel's petsc4py, without initialising MPI/PETSc twice."""
     import importlib.metadata as md
 
@@ -87,7 +87,8 @@ def _petsc_version() -> str | None:
             continue
     import sys
 
-    if "petsc4py" in sys.modules:
+    if "petsc4py" in sys.modules or load:
+        import dolfinx_solver  # noqa: F401  (the wheel's PETSc on the loader path first)
         from petsc4py import PETSc
 
         return ".".join(map(str, PETSc.Sys.getVersion()))
