@@ -652,17 +652,6 @@ class Convergence:
         return {"task": self.task.name, "dim": self.dim, "degree": self.degree, "levels": list(self.levels),
                 "richardson": self.richardson, "units": {"u_out": "m", "loss": "loss", "gradient_k": "loss per N/m"}}
 
-    def _model_record(self, name, m) -> dict:
-        d = m.to_dict()
-        if self.task.kind == "single":
-            d["task"] = single_load_task_record(self.task, m.u_m)
-        if name == "bar_calibrated_per_bond" and self.calibration is not None:
-            # the fit that made this model, where femnn has always put it
-            c = self.calibration.to_dict()
-            d.update({k: c[k] for k in ("factor_per_bond", "global_factor", "misfit_uncalibrated", "misfit_global",
-                                        "misfit_per_bond", "load_cases", "seconds_reference_solves")})
-        return d
-
     def write(self, out_dir) -> list[Path]:
         from femnn.report.validation import write_convergence
 
@@ -677,6 +666,8 @@ def converge(task=DEFAULT_TASK, *, widths=None, levels=(0, 1, 2), dim: int = 2, 
     from femnn.crosscheck.convergence import richardson
 
     levels = list(levels)
+    if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v <= 6 for v in levels):
+        raise InputError("--levels", "", f"{levels}: refinement levels are integers from 0 to 6")
     if len(levels) < 3:
         raise InputError("--levels", "", f"{levels}: give three or more refinement levels")
     if len(set(levels)) != len(levels):

@@ -36,10 +36,15 @@ def read_points_displacement(path, length_unit_m: float = 1.0) -> tuple[np.ndarr
         import meshio
     except ImportError:  # pragma: no cover - meshio is in the pinned stack
         raise InputError(str(p), "", "reading VTU/XDMF needs meshio (pip install meshio)") from None
+    import contextlib
+    import io
+
     try:
-        m = meshio.read(p)
-    except Exception as exc:  # meshio raises many types; report them as bad input
-        raise InputError(str(p), "", f"meshio cannot read it ({type(exc).__name__}: {exc})") from None
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            m = meshio.read(p)   # meshio prints its own complaint before raising: keep the one line ours
+    except (Exception, SystemExit) as exc:  # meshio raises many types (and exits on some bad VTU): bad input
+        why = f"{type(exc).__name__}: {exc}" if not isinstance(exc, SystemExit) else "not a readable mesh file"
+        raise InputError(str(p), "", f"meshio cannot read it ({why}); export the displacement field again (VTU, XDMF or COMSOL text)") from None
     for name in VECTOR_NAMES:
         if name in m.point_data:
             u = np.asarray(m.point_data[name], float)

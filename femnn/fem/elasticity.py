@@ -228,10 +228,6 @@ class ElasticityProblem:
         """Raise ValueError unless every tag names a non-empty region of the mesh."""
         self.region_index(list(tags), what)
 
-    def region_measure(self, tag) -> float:
-        """Global area (2D) or volume (3D) of the region with cell tag ``tag``."""
-        return float(self.measure[self.region_index([tag], "region")[0]])
-
     def stress(self, w):
         """Physical Cauchy stress s σ(w) (UFL; plane stress in 2D)."""
         return self.s * self._sigma(w)

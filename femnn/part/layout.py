@@ -195,11 +195,6 @@ class Layout:
 
     # -- per-bond profile ------------------------------------------------------------------
     @property
-    def neck_width_m(self) -> np.ndarray:
-        """(n_bonds,) neck widths w/2."""
-        return self.network.widths_m / 2
-
-    @property
     def taper_length_m(self) -> np.ndarray:
         """(n_bonds,) taper lengths w/2 (neck width to full width)."""
         return self.network.widths_m / 2

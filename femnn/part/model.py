@@ -142,10 +142,6 @@ class Part:
         return self.mesh.n_cells if self.mesh is not None else 0
 
     @property
-    def mass_kg(self) -> float:
-        return self.volume_m3 * self.network.material.density_kg_per_m3
-
-    @property
     def min_feature_m(self) -> float:
         """Thinnest material feature: the narrowest neck (half the narrowest bond width) or aid."""
         return self.layout.min_neck_width_m

@@ -333,6 +333,20 @@ def _width_fd_section(rows) -> list[str]:
                           "in situ (FEM e)", "bar", "FEM s / FD"], body)
 
 
+def _tail(v, images, files) -> list[str]:
+    """Pictures (captioned), the run's files (linked), the settings used and the provenance."""
+    md = ["", "## Pictures", ""]
+    for f, cap in images:
+        md += [f"![{cap}]({f})", "", f"*{cap}*", ""]
+    md += ["## Files of this run", ""]
+    md += table(["file", "what it holds"], [[f"[{f}]({f})", what] for f, what in files])
+    md += ["", "## Settings (the values used)", ""]
+    md += table(["setting", "value"], [[k, fmt(val)] for k, val in v.settings.items() if k != "tolerances"])
+    md += ["", "Tolerances: " + ", ".join(f"{k} = {val}" for k, val in v.settings.get("tolerances", {}).items()) + "."]
+    md += ["", "## Provenance", ""] + table(["package", "version"], [[k, fmt(val)] for k, val in versions().items()])
+    return md
+
+
 def _single_task_table(v) -> list[str]:
     from femnn.validation import single_load_task_record
 
@@ -382,16 +396,7 @@ def data_report_markdown(v, images, files) -> str:
                f"({fit.load_cases} unit loads on its one factorisation): global factor {fit.global_factor:.4f} "
                f"(misfit {fmt(fit.rms('uncalibrated'), '.2%')} -> {fmt(fit.rms('global'), '.2%')}"
                + (f", per bond {fmt(fit.rms('per_bond'), '.2%')}" if fit.misfit_per_bond is not None else "") + ")."]
-    md += ["", "## Pictures", ""]
-    for f, cap in images:
-        md += [f"![{cap}]({f})", "", f"*{cap}*", ""]
-    md += ["## Files of this run", ""]
-    md += table(["file", "what it holds"], [[f"[{f}]({f})", what] for f, what in files])
-    md += ["", "## Settings (the values used)", ""]
-    md += table(["setting", "value"], [[k, fmt(val)] for k, val in v.settings.items() if k != "tolerances"])
-    ver = versions()
-    md += ["", "## Provenance", ""] + table(["package", "version"], [[k, fmt(val)] for k, val in ver.items()])
-    return "\n".join(md) + "\n"
+    return "\n".join(md + _tail(v, images, files)) + "\n"
 
 
 def plot_task(v, path: Path) -> Path:
@@ -480,17 +485,7 @@ def report_markdown(v, images: list[tuple[str, str]], files: list[tuple[str, str
             row += [f"{v.models[n].elongation_m[b] * 1e3:.5f}", "-" if g is None else format(g[b], ".4g")]
         body.append(row)
     md += table(["bond", "nodes"] + [f"{n} {q}" for n in names for q in ("e", "g")], body)
-    md += ["", "## Pictures", ""]
-    for f, cap in images:
-        md += [f"![{cap}]({f})", "", f"*{cap}*", ""]
-    md += ["## Files of this run", ""]
-    md += table(["file", "what it holds"], [[f"[{f}]({f})", what] for f, what in files])
-    md += ["", "## Settings (the values used)", ""]
-    md += table(["setting", "value"], [[k, fmt(val)] for k, val in v.settings.items() if k != "tolerances"])
-    md += ["", "Tolerances: " + ", ".join(f"{k} = {val}" for k, val in v.settings.get("tolerances", {}).items()) + "."]
-    ver = versions()
-    md += ["", "## Provenance", ""] + table(["package", "version"], [[k, fmt(val)] for k, val in ver.items()])
-    return "\n".join(md) + "\n"
+    return "\n".join(md + _tail(v, images, files)) + "\n"
 
 
 def results_dict(v) -> dict:

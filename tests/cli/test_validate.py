@@ -77,13 +77,18 @@ def test_trained_widths_keep_the_behaviour_in_fem(tmp_path):
     """Paper network trained for behaviour-ce (node 12 must move more than node 13; the bar model gives
     u12/u13 = 1.30): the 2D FEM of the trained part agrees with the bar model (outputs within 25 %,
     5 % after a global calibration, gradient signs and Spearman >= 0.95) and keeps the learned behaviour,
-    u12/u13 > 1.2 (measured 1.26), where the untrained symmetric part gives 1 within 1e-3."""
+    u12/u13 > 1.2 (measured 1.26), where the untrained symmetric part gives 1 within 1e-3. The verdict of a
+    trained run rests on the task ("fem2d: the behaviour is kept") and on the bonds not at a width bound."""
     run = tmp_path / "train"
     assert main(["train", "behaviour-ce", "--out", str(run), "--quiet"]) == 0
     out = tmp_path / "v"
     assert main(["validate", "behaviour-ce", "--widths", str(run), "--quick", "--dims", "2", "--no-export", "--out", str(out)]) == 0
     r = json.loads((out / "results.json").read_text())
-    assert r["pass"] is True and {c["check"].split(":")[0] for c in r["comparison"]["checks"]} == {"bar", "bar_calibrated"}
+    assert r["pass"] is True and {c["check"].split(":")[0] for c in r["comparison"]["checks"]} == {"bar", "bar_calibrated", "fem2d"}
+    # 27 of 28 widths sit at a bound: the gradient checks of a trained run use the free bonds only (here none),
+    # but the all-bond gradient agreement is still reported, and it is good
+    assert r["comparison"]["models"]["bar"]["gradient_spearman"] >= 0.95
+    assert r["models"]["fem2d"]["task"]["ratio"] > 1.2
     u_bar, u_fem = np.array(r["models"]["bar"]["u"]), np.array(r["models"]["fem2d"]["u"])
     assert u_bar[12, 1] / u_bar[13, 1] > 1.29
     assert u_fem[12, 1] / u_fem[13, 1] > 1.2
