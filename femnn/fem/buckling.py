@@ -257,7 +257,7 @@ def mode_picture(comm, result: BucklingResult, path, mode=0, task=None) -> None:
         pl = pv.Plotter(off_screen=True, window_size=(1200, 900))
         pl.add_mesh(ref, color="lightgrey", opacity=0.25)
         pl.add_mesh(surf, scalars="amplitude", cmap="viridis", scalar_bar_args={"title": "|φ| / max"})
-        pl.add_text(title, font_size=9)
+        pl.add_text(title, font_size=11)
         pl.view_isometric()
         pl.screenshot(str(tmp))
         pl.close()

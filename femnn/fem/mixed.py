@@ -469,3 +469,44 @@ def make_mixed_problem(comm, task, mesh, cell_tags, degree=2, solver="lu", hub_t
     return MixedElasticityProblem(comm, mesh, cell_tags, net.material.youngs_modulus_Pa,
                                   net.material.poisson_ratio, net.thickness_m, fixed, degree=degree,
                                   solver=solver, **kw)
+
+
+FORMULATIONS = ("auto", "displacement", "mixed")
+MIXED_ABOVE_NU = 0.49   # "auto": displacement P2 up to this Poisson ratio, mixed above it
+
+
+def choose_formulation(poisson_ratio, formulation="auto", source="--formulation") -> str:
+    """``"displacement"`` or ``"mixed"`` for a Poisson ratio, or an InputError naming ``source``.
+
+    ``"auto"``: displacement for ν <= 0.49, mixed above (P2 displacement elements are accurate up to
+    about 0.49; beyond, locking grows). ν outside (-1, 0.5] is refused; ν = 0.5 needs the mixed
+    formulation; the mixed formulation needs ν > 0."""
+    from femnn.errors import InputError
+
+    nu = float(poisson_ratio)
+    if formulation not in FORMULATIONS:
+        raise InputError(source, "", f"{formulation!r}: expected one of {', '.join(FORMULATIONS)}")
+    if not (-1.0 < nu <= 0.5):
+        raise InputError("--poisson" if source == "--formulation" else source, "poisson_ratio",
+                         f"{nu} is outside (-1, 0.5] (0.5: incompressible, needs --formulation mixed)")
+    if formulation == "auto":
+        return "mixed" if nu > MIXED_ABOVE_NU else "displacement"
+    if formulation == "displacement" and nu == 0.5:
+        raise InputError(source, "", "ν = 0.5 (incompressible) needs --formulation mixed; the displacement "
+                                     "formulation has λ = ∞ there")
+    if formulation == "mixed" and nu <= 0:
+        raise InputError(source, "", f"ν = {nu} <= 0: use --formulation displacement (the mixed form needs ν > 0)")
+    return formulation
+
+
+def make_problem_with(comm, task, mesh, cell_tags, *, formulation="auto", degree=2, solver="lu", **kw):
+    """``femnn.fem.make_problem`` or :func:`make_mixed_problem` by :func:`choose_formulation` of the
+    task's Poisson ratio. ``solver``: "lu", or "cg" (displacement: CG + GAMG; mixed: MINRES +
+    fieldsplit Schur). Extra keywords (hub_tag, clamp_tags, ...) pass through."""
+    kind = choose_formulation(task.network.material.poisson_ratio, formulation)
+    if kind == "mixed":
+        return make_mixed_problem(comm, task, mesh, cell_tags, degree=degree,
+                                  solver={"cg": "minres"}.get(solver, solver), **kw)
+    import femnn.fem as fem
+
+    return fem.make_problem(comm, task, mesh, cell_tags, degree=degree, solver=solver, **kw)

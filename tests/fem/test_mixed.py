@@ -223,3 +223,23 @@ def test_mixed_serial_equals_two_ranks(tmp_path, nu):
             assert np.abs(a - b).max() <= rtol * np.abs(a).max(), (solver, key, a, b)
     a, b = np.array(outs[0]["lu"]["u"]), np.array(outs[0]["minres"]["u"])
     assert np.abs(a - b).max() <= 1e-6 * np.abs(a).max()
+
+
+def test_choose_formulation_rules():
+    """auto: displacement up to ν = 0.49, mixed above; ν outside (-1, 0.5] refused; ν = 0.5 needs the
+    mixed formulation, ν <= 0 the displacement one (InputError: exit 2 in the CLI)."""
+    from femnn.errors import InputError
+    from femnn.fem.mixed import choose_formulation
+
+    assert choose_formulation(0.45) == "displacement"
+    assert choose_formulation(0.49) == "displacement"
+    assert choose_formulation(0.4999) == "mixed"
+    assert choose_formulation(0.5) == "mixed"
+    assert choose_formulation(0.3, "mixed") == "mixed"
+    assert choose_formulation(-0.2) == "displacement"
+    for nu, form in ((0.51, "auto"), (-1.0, "auto"), (0.5, "displacement"), (0.0, "mixed"), (0.3, "hybrid")):
+        with pytest.raises(InputError):
+            choose_formulation(nu, form)
+    with pytest.raises(ValueError):
+        MixedElasticityProblem.__init__(object.__new__(MixedElasticityProblem), None, None, None, 1.0, 0.3, 1.0, [],
+                                        degree=1)
