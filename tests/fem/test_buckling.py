@@ -131,3 +131,16 @@ def test_cli_fig1_bond_in_compression_and_no_buckling(tmp_path):
     assert [m["bond"] for m in rec2["modes"]] == [m["bond"] for m in rec["modes"]]
     np.testing.assert_allclose([m["energy_share"] for m in rec2["modes"]], [m["energy_share"] for m in rec["modes"]],
                                rtol=1e-5)
+
+
+def test_cli_bad_input_exit_2(tmp_path, capsys):
+    """Bad options and unknown tasks: one line naming the option, exit code 2, nothing written."""
+    from femnn.cli import main
+
+    out = tmp_path / "o"
+    assert main(["buckling", "fig1", "--modes", "0", "--out", str(out)]) == 2
+    assert "--modes" in capsys.readouterr().err
+    assert main(["buckling", "no-such-task", "--out", str(out)]) == 2
+    assert main(["buckling", "fig1", "--case", "3", "--out", str(out)]) == 2
+    assert "--case" in capsys.readouterr().err
+    assert not out.exists()
