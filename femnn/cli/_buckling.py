@@ -1,0 +1,113 @@
+"""``femnn buckling TASK [--widths RUN] [--dim 2|3] [--modes N] [--quick] --out DIR``: linearised buckling.
+
+Solves the part under the task's forward load (linear FEM, P2), builds the geometric stiffness of
+that pre-stress and finds the lowest positive load factors λ of (K + λ K_σ) φ = 0 with SLEPc
+(:mod:`femnn.fem.buckling`). DIR gets ``buckling.json`` (``load_factor``: the lowest λ, ``bond``:
+the 0-based bond holding the largest share of that mode's strain energy, ``modes``: every mode
+found with its load factor, bond and energy share, and whether that bond is in compression under
+the task's load) and ``buckling_mode.png`` (2D: the deformed mesh coloured by the mode's
+amplitude over the undeformed outline; 3D: the deformed outer surface).
+
+Exit codes: 0 (λ > 1: the task's load does not buckle the part), 1 (λ <= 1: it does), 2 bad input.
+Runs under ``mpiexec -n N`` (rank 0 writes).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from femnn.errors import InputError
+
+
+def add_args(p):
+    p.add_argument("task", metavar="TASK", help="task or network file, or a built-in name (fig1, behaviour-mse, ...)")
+    p.add_argument("--widths", metavar="RUN", help="bond widths from a `femnn train` output directory or a widths JSON")
+    p.add_argument("--dim", type=int, choices=(2, 3), default=2,
+                   help="2: plane stress, in-plane modes only (default); 3: solid, also out-of-plane modes")
+    p.add_argument("--modes", type=int, default=4, metavar="N", help="number of buckling modes to compute (default 4)")
+    p.add_argument("--case", type=int, default=0, metavar="I", help="load case (data-set tasks: sample row; default 0)")
+    p.add_argument("--quick", action="store_true", help="coarse mesh (smoke runs, tests)")
+    p.add_argument("--refine", type=int, default=0, metavar="R", help="mesh refinement level (each halves the element size)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--no-picture", action="store_true", help="skip buckling_mode.png")
+
+
+def load_target(name_or_path):
+    """Task or network file -> Task (networks get the Fig. 1 load case). The one call into the
+    pipeline module, so that its redesign changes this line only."""
+    from femnn.pipeline import load_task_or_network
+
+    return load_task_or_network(name_or_path)
+
+
+def run(args) -> int:
+    import dolfinx_solver  # noqa: F401
+    from mpi4py import MPI
+
+    import femnn.fem as fem
+    from femnn.fem.buckling import linear_buckling, mode_picture
+    from femnn.report.files import atomic_write_json, versions
+
+    comm = MPI.COMM_WORLD
+    if args.modes < 1:
+        raise InputError("--modes", "", f"{args.modes}: need at least 1 mode")
+    if args.refine < 0:
+        raise InputError("--refine", "", f"{args.refine} must be >= 0")
+    task = load_target(args.task)
+    if args.widths:
+        from femnn.train.runs import apply_run_widths
+
+        task, _ = apply_run_widths(task, args.widths)
+    n_cases = task.loads_N().shape[0]
+    if not 0 <= args.case < n_cases:
+        raise InputError("--case", "", f"{args.case} is outside 0..{n_cases - 1}")
+    out = Path(args.out)
+
+    def say(msg):
+        if comm.rank == 0:
+            print(f"femnn buckling: {msg}", file=sys.stderr, flush=True)
+
+    t0 = time.perf_counter()
+    opts = fem.FemOptions(quick=args.quick, refine=args.refine)
+    say(f"meshing {task.name} ({args.dim}D{', quick' if args.quick else ''})")
+    mesh, cell_tags, info = fem.mesh_task(comm, task, args.dim, opts)
+    say("solving the forward load and the buckling eigenproblem (SLEPc)")
+    res = linear_buckling(comm, task, mesh, cell_tags, n_modes=args.modes, case=args.case)
+    seconds = time.perf_counter() - t0
+    b0 = int(res.bonds[0])
+    modes = [{"mode": i + 1, "load_factor": float(lam), "bond": int(b),
+              "energy_share": float(res.energy_shares[i, b]),
+              "bond_in_compression": bool(res.elongation_fem_m[b] < 0),
+              "elongation_fem_m": float(res.elongation_fem_m[b])}
+             for i, (lam, b) in enumerate(zip(res.load_factors, res.bonds))]
+    e_bar = float(res.elongation_bar_m[b0])
+    rec = {
+        "task": task.name, "source": str(task.source), "widths": str(args.widths) if args.widths else None,
+        "dim": args.dim, "load_case": args.case, "load_factor": float(res.load_factors[0]), "bond": b0,
+        "bond_in_compression": bool(res.elongation_fem_m[b0] < 0),
+        "bond_elongation_fem_m": float(res.elongation_fem_m[b0]),
+        "bond_elongation_bar_m": None if e_bar != e_bar else e_bar,
+        "modes": modes,
+        "units": {"load_factor": "multiples of the task's load", "energy_share": "bond strain energy / part strain energy"},
+        "model": "linearised buckling, (K + λ K_σ) φ = 0, K_σ = t ∫ σ0 : (∇δuᵀ∇v) dx, P2 "
+                 + ("plane stress (in-plane modes only)" if args.dim == 2 else "solid"),
+        "dofs": res.dofs, "hub_radius_m": info.hub_radius_m, "n_processes": comm.size, "seconds": seconds,
+        "picture": None if args.no_picture else "buckling_mode.png",
+    }
+    if comm.rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        rec["versions"] = versions()
+    if not args.no_picture:
+        mode_picture(comm, res, out / "buckling_mode.png", mode=0, task=task)
+    if comm.rank == 0:
+        atomic_write_json(out / "buckling.json", rec)
+        lam = rec["load_factor"]
+        print(f"femnn buckling: lowest load factor {lam:.4g} (bond {b0}, "
+              f"{'compressed' if rec['bond_in_compression'] else 'NOT compressed'} under the load; "
+              f"{100 * modes[0]['energy_share']:.0f} % of the mode's strain energy) -> {out / 'buckling.json'}")
+        if lam <= 1:
+            print("femnn buckling: the task's load exceeds the linearised buckling load (load factor <= 1)",
+                  file=sys.stderr)
+    return 0 if res.load_factors[0] > 1 else 1
