@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "crosscheck": ("femnn.cli._crosscheck", "bar vs calibrated bar vs FEM vs COMSOL-equivalent files: report.md/html, results.json, plots"),
     "study": ("femnn.cli._study", "parameter studies (bar, FEM) under MPI: mpiexec -n N femnn study SPEC --out DIR"),
     "check": ("femnn.cli._check", "read a network or task file and report what it holds, or what is wrong"),
+    "linearity": ("femnn.cli._linearity", "linear FEM vs hyperelastic FEM vs bar model under growing load: where the linear models stop being true"),
     "build": ("femnn.cli._build", "network -> printable part: gmsh mesh with named groups, STL/3MF (mm), summary, preview"),
 }
 

@@ -228,7 +228,7 @@ def _spearman(a, b) -> float | None:
 
 
 def linearity_study(comm, task, mesh, cell_tags, load_factors, *, law="neo-hookean", coefficients_Pa=None,
-                    degree=2, gradients=True, progress=None) -> dict:
+                    degree=2, gradients=True, progress=None, sample=0) -> dict:
     """Linear FEM, hyperelastic FEM and bar model at ``task``'s load times each factor (collective).
 
     Returns the ``linearity.json`` record (see the module docstring for the definitions). Raises
@@ -237,7 +237,8 @@ def linearity_study(comm, task, mesh, cell_tags, load_factors, *, law="neo-hooke
 
     factors = [float(f) for f in load_factors]
     t0 = time.perf_counter()
-    nt = NonlinearTask(comm, task, mesh, cell_tags, law=law, coefficients_Pa=coefficients_Pa, degree=degree)
+    nt = NonlinearTask(comm, task, mesh, cell_tags, law=law, coefficients_Pa=coefficients_Pa, degree=degree,
+                       sample=sample)
     net = task.network
     _, ubar_lin1 = nt.linear_unit()
     u_bar1 = BarModel(net).factorize(net.stiffness_N_per_m()).solve(nt.F_nodes)
