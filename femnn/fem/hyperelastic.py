@@ -320,9 +320,11 @@ class HyperelasticProblem:
         :class:`NonlinearConvergenceError` when the increment falls below ``min_step``."""
         target = float(factor)
         accepted = []
-        step = target - self.load_factor if max_step is None else min(max_step, target - self.load_factor)
-        while self.load_factor < target - 1e-14 * max(1.0, abs(target)):
-            trial = min(self.load_factor + step, target)
+        span = abs(target - self.load_factor)
+        step = span if max_step is None else min(float(max_step), span)
+        sign = 1.0 if target >= self.load_factor else -1.0     # unloading walks down the same way
+        while abs(target - self.load_factor) > 1e-14 * max(1.0, abs(target)):
+            trial = self.load_factor + sign * min(step, abs(target - self.load_factor))
             ok, its, reason = self._newton(trial)
             if ok:
                 self.load_factor = trial
