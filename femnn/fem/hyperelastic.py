@@ -54,7 +54,6 @@ In the small-load limit this is the linear FEM's t ∫ σ(u) : ε(u_adj) dX.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 

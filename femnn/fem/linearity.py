@@ -314,7 +314,8 @@ def linearity_study(comm, task, mesh, cell_tags, load_factors, *, law="neo-hooke
 
 def write_plot(path, rec) -> None:
     """Output displacement (mm) against load (N, the largest nodal force times the factor) for the
-    linear FEM, the hyperelastic FEM and the bar model; one panel per output (rank 0 only)."""
+    linear FEM, the hyperelastic FEM and the bar model, one panel per output, and a last panel with
+    the departure (%) against load (rank 0 only)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -325,8 +326,8 @@ def write_plot(path, rec) -> None:
     F1 = float(np.abs(np.asarray(rec["load_N_at_factor_1"])).max())
     load = np.concatenate([[0.0], f[order] * F1])
     n_out = len(rec["outputs"])
-    fig, axes = plt.subplots(1, n_out, figsize=(5.2 * n_out, 4.2), squeeze=False)
-    for k, ax in enumerate(axes[0]):
+    fig, axes = plt.subplots(1, n_out + 1, figsize=(5.2 * (n_out + 1), 4.2), squeeze=False)
+    for k, ax in enumerate(axes[0][:n_out]):
         for key, style, label in (("u_out_bar_m", "s:", "bar model (linear)"), ("u_out_linear_m", "o--", "linear FEM"),
                                   ("u_out_nonlinear_m", "^-", f"hyperelastic FEM ({rec['material']['law']})")):
             u = np.concatenate([[0.0], np.asarray(rec[key], float)[order, k] * 1e3])
@@ -340,6 +341,15 @@ def write_plot(path, rec) -> None:
         ax.set_ylabel(f"{rec['outputs'][k]} (mm)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    ax = axes[0][n_out]
+    dep = np.concatenate([[0.0], np.asarray(rec["departure"], float)[order] * 100])
+    ax.plot(load, dep, "^-", color="C2", label="hyperelastic vs linear FEM")
+    for level in (1, 5):
+        ax.axhline(level, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("load: largest nodal force (N)")
+    ax.set_ylabel("departure at the outputs (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     fig.suptitle(f"{rec['task']}: {rec['dim']}D P{rec['degree']}, {rec['dofs']} DOFs; load factors {', '.join(f'{x:g}' for x in rec['load_factors'])}",
                  fontsize=9)
     fig.tight_layout()
