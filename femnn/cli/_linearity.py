@@ -21,8 +21,9 @@ def add_args(p):
     p.add_argument("--material", choices=("neo-hookean", "mooney-rivlin", "yeoh"), default="neo-hookean",
                    help="hyperelastic law (default neo-hookean; small-strain limit = the network's E and ν)")
     p.add_argument("--coefficient", action="append", default=[], metavar="NAME=PA",
-                   help="law coefficient in Pa, e.g. C10=8e4 C01=1.2e4 (mooney-rivlin) or C10, C20, C30 (yeoh); repeatable. "
-                        "Must satisfy 2(C10 + C01) = E/(2(1+ν)) (MR) or 2 C10 = E/(2(1+ν)) (Yeoh)")
+                   help="law coefficient in Pa (repeatable): C10, C01 (mooney-rivlin) or C10, C20, C30 (yeoh). "
+                        "Small strain must give the network's μ = E/(2(1+ν)): 2(C10 + C01) = μ (MR), 2 C10 = μ (Yeoh); "
+                        "a C10 left out is set so (e.g. --coefficient C01=2e4). Defaults: docs/nonlinear_hyperelastic.md")
     p.add_argument("--degree", type=int, choices=(1, 2), default=2, help="Lagrange degree (default 2)")
     p.add_argument("--sample", type=int, default=0, help="data-set tasks: the load case (row) to use (default 0)")
     p.add_argument("--no-gradients", action="store_true", help="skip the tangent adjoint per factor")
