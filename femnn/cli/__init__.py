@@ -28,6 +28,7 @@ SUBCOMMANDS = {
     "study": ("femnn.cli._study", "parameter studies (bar, FEM) under MPI: mpiexec -n N femnn study SPEC --out DIR"),
     "check": ("femnn.cli._check", "read a network or task file and report what it holds, or what is wrong"),
     "buckling": ("femnn.cli._buckling", "linearised buckling under the task's load: lowest load factors, the bond that buckles, a picture"),
+    "linearity": ("femnn.cli._linearity", "linear FEM vs hyperelastic FEM vs bar model under growing load: where the linear models stop being true"),
     "build": ("femnn.cli._build", "network -> printable part: gmsh mesh with named groups, STL/3MF (mm), summary, preview"),
 }
 
