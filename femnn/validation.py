@@ -72,7 +72,7 @@ def fem_comm(comm=None):
 # ---- options -------------------------------------------------------------------------------------
 def fem_options(*, degree: int = 2, refine: int = 0, solver: str = "lu", poisson: float | None = None,
                 hub_radius_mm: float | None = None, neck_length_mm: float | None = None, quick: bool = False,
-                source: str = "option"):
+                formulation: str = "auto", source: str = "option"):
     """Checked :class:`femnn.fem.FemOptions` (ranges, finiteness); ``source`` names where a bad value came from."""
     from femnn.fem.meshing import FemOptions
 
@@ -86,14 +86,20 @@ def fem_options(*, degree: int = 2, refine: int = 0, solver: str = "lu", poisson
         bad("refine", refine, "the refinement level must be an integer from 0 to 6 (each level halves the element size)")
     if solver not in ("lu", "cg"):
         bad("solver", solver, "expected 'lu' (MUMPS) or 'cg' (CG + GAMG)")
-    if poisson is not None and not (isinstance(poisson, (int, float)) and math.isfinite(poisson) and -1 < poisson < 0.5):
-        bad("poisson", poisson, "Poisson's ratio must be a finite number in (-1, 0.5) for the displacement formulation")
+    if poisson is not None and not (isinstance(poisson, (int, float)) and math.isfinite(poisson) and -1 < poisson <= 0.5):
+        bad("poisson", poisson, "Poisson's ratio must be a finite number in (-1, 0.5] (0.5: incompressible, mixed formulation)")
+    from femnn.fem.mixed import FORMULATIONS, choose_formulation
+
+    if formulation not in FORMULATIONS:
+        bad("formulation", formulation, f"expected one of {', '.join(FORMULATIONS)}")
+    if poisson is not None:
+        choose_formulation(poisson, formulation, "--formulation" if source == "option" else source)
     for name, v in (("hub_radius_mm", hub_radius_mm), ("neck_length_mm", neck_length_mm)):
         if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0 and v < 1e3):
             bad(name, v, "give a positive length in millimetres")
     return FemOptions(degree=int(degree), refine=int(refine), solver=solver,
                       poisson_ratio=None if poisson is None else float(poisson), hub_radius_mm=hub_radius_mm,
-                      neck_length_mm=neck_length_mm, quick=bool(quick))
+                      neck_length_mm=neck_length_mm, quick=bool(quick), formulation=formulation)
 
 
 def check_tolerances(tol: Tolerances) -> Tolerances:
@@ -404,7 +410,8 @@ def validate_data_task(comm, t: Task, dims, opts, split, tol: Tolerances, per_bo
                  opts.degree, comm.size)
         t1 = time.perf_counter()
         mesh, cell_tags, info = mesh_task(comm, tm, dim, opts)
-        prob = fem.make_problem(comm, tm, mesh, cell_tags, degree=opts.degree, solver=opts.solver)
+        prob = fem.make_problem(comm, tm, mesh, cell_tags, degree=opts.degree, solver=opts.solver,
+                                formulation=opts.formulation)
         tr = transfer_from_problem(comm, tm, prob, seconds_mesh=time.perf_counter() - t1)
         name = f"fem{dim}d"
         models[name] = TaskModel(name, tr.T, data_task_record(t, X @ tr.T.T, split), dofs=tr.dofs, degree=opts.degree,
@@ -526,7 +533,7 @@ def validate(task=DEFAULT_TASK, *, widths=None, dims=(2, 3), quick: bool = False
              compare_unit_mm: bool = False, per_bond: bool = True, width_fd=(), width_fd_step: float = 0.05,
              tolerances: Tolerances = Tolerances(), degree: int = 2, refine: int = 0, solver: str = "lu",
              poisson: float | None = None, hub_radius_mm: float | None = None, neck_length_mm: float | None = None,
-             export: bool = False) -> Validation:
+             formulation: str = "auto", export: bool = False) -> Validation:
     """Run the validation chain (module docstring) and return a :class:`Validation`.
 
     ``task``: a built-in name, a task or network file, or a :class:`Task`; ``widths``: a ``femnn
@@ -541,7 +548,7 @@ def validate(task=DEFAULT_TASK, *, widths=None, dims=(2, 3), quick: bool = False
         raise InputError("--dims", "", f"{list(dims)}: FEM models are 2 (plane stress) or 3 (solid)")
     tolerances = check_tolerances(tolerances)
     opts = fem_options(degree=degree, refine=refine, solver=solver, poisson=poisson, hub_radius_mm=hub_radius_mm,
-                       neck_length_mm=neck_length_mm, quick=quick)
+                       neck_length_mm=neck_length_mm, quick=quick, formulation=formulation)
     width_fd = [int(b) for b in width_fd]
     if width_fd and not dims:
         raise InputError("--width-fd", "", "width gradients by remeshing need a FEM model; drop --no-fem")
@@ -551,6 +558,10 @@ def validate(task=DEFAULT_TASK, *, widths=None, dims=(2, 3), quick: bool = False
         raise InputError("--width-fd-step", str(width_fd_step), "give a relative step between 0 and 0.25 (default 0.05)")
     comm = fem_comm(comm) if dims else (comm or SelfComm())
     t = resolve_task(task, widths)
+    if dims:
+        from femnn.fem.mixed import choose_formulation
+
+        choose_formulation(t.network.material.poisson_ratio if poisson is None else poisson, formulation)
     if t.kind != "single":
         if not dims:
             raise InputError("--no-fem", "", f"{t.name} is a data task: its validation needs a FEM model; drop --no-fem")
@@ -620,12 +631,19 @@ def validate(task=DEFAULT_TASK, *, widths=None, dims=(2, 3), quick: bool = False
     return Validation(t, models, cmp, settings, fit, fd_rows, part, time.perf_counter() - t_start, fields, comm)
 
 
+def _formulation_used(t, poisson, formulation) -> str:
+    from femnn.fem.mixed import choose_formulation
+
+    return choose_formulation(t.network.material.poisson_ratio if poisson is None else poisson, formulation)
+
+
 def _settings(t, widths, dims, quick, opts, poisson, hub_r, hub_radius_mm, neck_length_mm, per_bond, compare_files,
               compare_unit_mm, width_fd, width_fd_step, tolerances, comm, export) -> dict:
     """The values a run used (not the options as typed: None becomes what was used)."""
     return {"task": t.name, "task_source": t.source, "widths": None if widths is None else str(widths),
             "dims": list(dims), "quick": bool(quick), "degree": opts.degree, "refine": opts.refine,
-            "solver": opts.solver, "poisson_ratio": float(t.network.material.poisson_ratio if poisson is None else poisson),
+            "solver": opts.solver, "formulation": _formulation_used(t, poisson, opts.formulation),
+            "poisson_ratio": float(t.network.material.poisson_ratio if poisson is None else poisson),
             "poisson_ratio_source": "network file" if poisson is None else "option",
             "youngs_modulus_Pa": float(t.network.material.youngs_modulus_Pa), "thickness_m": float(t.network.thickness_m),
             "hub_radius_mm": float(hub_r * 1e3) if hub_r else None,
@@ -659,7 +677,7 @@ class Convergence:
 
 
 def converge(task=DEFAULT_TASK, *, widths=None, levels=(0, 1, 2), dim: int = 2, degree: int = 2, solver: str = "lu",
-             poisson: float | None = None, comm=None) -> Convergence:
+             poisson: float | None = None, formulation: str = "auto", comm=None) -> Convergence:
     """The FEM of the part at refinement ``levels`` (element size halving per level) with the same
     step as :func:`validate` (:func:`femnn.fem.part_model`), and for the output displacements, the
     loss and every bond's gradient the observed order and Richardson value with its error bar."""
@@ -674,7 +692,8 @@ def converge(task=DEFAULT_TASK, *, widths=None, levels=(0, 1, 2), dim: int = 2, 
         raise InputError("--levels", "", f"{levels}: the levels must be distinct (a repeated level gives a zero error bar)")
     if dim not in (2, 3):
         raise InputError("--dim", "", f"{dim}: 2 or 3")
-    opts = [fem_options(degree=degree, refine=lev, solver=solver, poisson=poisson) for lev in sorted(levels)]
+    opts = [fem_options(degree=degree, refine=lev, solver=solver, poisson=poisson, formulation=formulation)
+            for lev in sorted(levels)]
     comm = fem_comm(comm)
     t = resolve_task(task, widths)
     if t.kind != "single":

@@ -27,7 +27,9 @@ def add_args(p, export: bool = True):
     p.add_argument("--degree", type=int, default=2, help="Lagrange degree (default 2; 1 locks at nu = 0.49)")
     p.add_argument("--refine", type=int, default=0, help="mesh refinement level (each level halves the element size)")
     p.add_argument("--solver", choices=["lu", "cg"], default="lu", help="MUMPS LU (default) or CG + GAMG")
-    p.add_argument("--poisson", type=float, help="Poisson ratio (default: the network file's, 0.49 for Agilus30)")
+    p.add_argument("--poisson", type=float, help="Poisson ratio in (-1, 0.5] (default: the network file's, 0.49 for Agilus30)")
+    p.add_argument("--formulation", choices=["auto", "displacement", "mixed"], default="auto",
+                   help="displacement (P2) or mixed u-p (Taylor-Hood P2-P1, nu up to 0.5); auto (default): mixed above nu = 0.49")
     p.add_argument("--hub-radius-mm", type=float, help="node hub radius (default: derived from the width bounds and bond angles)")
     p.add_argument("--neck-length-mm", type=float, help="length of the thinned joints")
     p.add_argument("--quick", action="store_true", help="coarse meshes (tests, smoke runs)")
@@ -62,7 +64,7 @@ def run(args, export: bool = True) -> int:
                  width_fd_step=args.width_fd_step,
                  tolerances=Tolerances(u=args.tol_u, u_calibrated=args.tol_u_calibrated, spearman=args.tol_spearman),
                  degree=args.degree, refine=args.refine, solver=args.solver, poisson=args.poisson,
-                 hub_radius_mm=args.hub_radius_mm, neck_length_mm=args.neck_length_mm,
+                 hub_radius_mm=args.hub_radius_mm, neck_length_mm=args.neck_length_mm, formulation=args.formulation,
                  export=export and not getattr(args, "no_export", False))
     v.write(args.out)
     failed = [c.check for c in v.checks if not c.passed]

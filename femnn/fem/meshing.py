@@ -26,6 +26,7 @@ class FemOptions:
     neck_length_mm: float | None = None
     elements_across_neck: int = 3
     quick: bool = False                      # coarse meshes for tests and smoke runs
+    formulation: str = "auto"                # displacement | mixed | auto (mixed above nu = 0.49)
 
 
 @dataclass(frozen=True)

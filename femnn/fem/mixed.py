@@ -449,26 +449,14 @@ class MixedElasticityProblem:
         return sums[idx]
 
 
-def make_mixed_problem(comm, task, mesh, cell_tags, degree=2, solver="lu", hub_tag=None, clamp_tags=None,
-                       **kw) -> MixedElasticityProblem:
-    """The assembled :class:`MixedElasticityProblem` of ``task``'s network on the mesh (collective).
+def make_mixed_problem(comm, task, mesh, cell_tags, degree=2, solver="lu", **kw) -> MixedElasticityProblem:
+    """The assembled :class:`MixedElasticityProblem` of ``task``'s network on the mesh (collective):
+    :func:`femnn.fem.make_problem` with ``formulation="mixed"`` (the same clamp rule: fixed node j on its
+    mounting-tab region when the mesh has one, else on its hub region)."""
+    from femnn.fem.solve import make_problem
 
-    Same clamping as :func:`femnn.fem.make_problem`: fixed node j is clamped on its mounting-tab
-    region when the mesh has one, else on its hub region (``clamp_tags(j)`` overrides)."""
-    from femnn.part.tags import REGION_TAG_OFFSET
-
-    hub_tag = hub_tag or (lambda j: REGION_TAG_OFFSET["hub"] + int(j))
-    net = task.network
-    if clamp_tags is None:
-        present = set(np.unique(np.concatenate(comm.allgather(np.unique(cell_tags.values)))).tolist())
-
-        def clamp_tags(j):
-            tab = REGION_TAG_OFFSET["tab"] + int(j)
-            return [tab] if tab in present else [hub_tag(j)]
-    fixed = [int(t) for j in net.fixed for t in clamp_tags(j)]
-    return MixedElasticityProblem(comm, mesh, cell_tags, net.material.youngs_modulus_Pa,
-                                  net.material.poisson_ratio, net.thickness_m, fixed, degree=degree,
-                                  solver=solver, **kw)
+    return make_problem(comm, task, mesh, cell_tags, degree=degree, solver={"minres": "cg"}.get(solver, solver),
+                        formulation="mixed", **kw)
 
 
 FORMULATIONS = ("auto", "displacement", "mixed")
@@ -500,13 +488,7 @@ def choose_formulation(poisson_ratio, formulation="auto", source="--formulation"
 
 
 def make_problem_with(comm, task, mesh, cell_tags, *, formulation="auto", degree=2, solver="lu", **kw):
-    """``femnn.fem.make_problem`` or :func:`make_mixed_problem` by :func:`choose_formulation` of the
-    task's Poisson ratio. ``solver``: "lu", or "cg" (displacement: CG + GAMG; mixed: MINRES +
-    fieldsplit Schur). Extra keywords (hub_tag, clamp_tags, ...) pass through."""
-    kind = choose_formulation(task.network.material.poisson_ratio, formulation)
-    if kind == "mixed":
-        return make_mixed_problem(comm, task, mesh, cell_tags, degree=degree,
-                                  solver={"cg": "minres"}.get(solver, solver), **kw)
-    import femnn.fem as fem
+    """:func:`femnn.fem.make_problem` with the formulation chosen by :func:`choose_formulation`."""
+    from femnn.fem.solve import make_problem
 
-    return fem.make_problem(comm, task, mesh, cell_tags, degree=degree, solver=solver, **kw)
+    return make_problem(comm, task, mesh, cell_tags, degree=degree, solver=solver, formulation=formulation, **kw)

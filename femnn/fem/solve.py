@@ -40,20 +40,29 @@ def _present_tags(comm, cell_tags) -> set:
 
 
 def make_problem(comm, task, mesh, cell_tags, *, degree=2, solver="lu", hub_tag=default_hub_tag, clamp_tags=None,
-                 **kw) -> ElasticityProblem:
-    """The assembled (not yet factorised) :class:`ElasticityProblem` of ``task``'s network on the mesh.
+                 formulation: str = "displacement", **kw):
+    """The assembled (not yet factorised) elasticity problem of ``task``'s network on the mesh.
 
-    ``clamp_tags(j)`` -> cell tags clamped for fixed node j; default: its tab region if the mesh has
-    one, else its hub region."""
+    ``formulation``: ``"displacement"`` (:class:`ElasticityProblem`), ``"mixed"`` (Taylor-Hood u-p,
+    :class:`femnn.fem.mixed.MixedElasticityProblem`, ν up to 0.5) or ``"auto"`` (mixed above ν = 0.49;
+    :func:`femnn.fem.mixed.choose_formulation`). Both offer the same solve / hub_means /
+    region_energy interface. ``clamp_tags(j)`` -> cell tags clamped for fixed node j; default: its tab
+    region if the mesh has one, else its hub region. ``solver="cg"`` is CG + GAMG (displacement) or
+    MINRES with a Schur-complement fieldsplit (mixed)."""
+    from femnn.fem.mixed import MixedElasticityProblem, choose_formulation
+
     net = task.network
+    kind = choose_formulation(net.material.poisson_ratio, formulation)
     if clamp_tags is None:
         present = _present_tags(comm, cell_tags)
 
         def clamp_tags(j):
             return [default_tab_tag(j)] if default_tab_tag(j) in present else [hub_tag(j)]
     fixed = [int(t) for j in net.fixed for t in clamp_tags(j)]
-    return ElasticityProblem(comm, mesh, cell_tags, net.material.youngs_modulus_Pa, net.material.poisson_ratio,
-                             net.thickness_m, fixed, degree=degree, solver=solver, **kw)
+    args = (comm, mesh, cell_tags, net.material.youngs_modulus_Pa, net.material.poisson_ratio, net.thickness_m, fixed)
+    if kind == "mixed":
+        return MixedElasticityProblem(*args, degree=degree, solver={"cg": "minres"}.get(solver, solver), **kw)
+    return ElasticityProblem(*args, degree=degree, solver=solver, **kw)
 
 
 def solve_task(comm, task, mesh, cell_tags, *, degree=2, solver="lu", hub_tag=default_hub_tag,
@@ -122,7 +131,8 @@ def part_model(comm, task, dim: int, opts=None, name: str | None = None) -> tupl
     t0 = time.perf_counter()
     mesh, cell_tags, info = mesh_task(comm, task, dim, opts)
     t_mesh = time.perf_counter() - t0
-    res, fields = solve_task(comm, task, mesh, cell_tags, degree=opts.degree, solver=opts.solver, name=name)
+    prob = make_problem(comm, task, mesh, cell_tags, degree=opts.degree, solver=opts.solver, formulation=opts.formulation)
+    res, fields = solve_task(comm, task, mesh, cell_tags, problem=prob, name=name)
     res = dataclasses.replace(res, seconds_mesh=t_mesh, hub_radius_m=info.hub_radius_m, n_elements=info.n_elements)
     return res, fields
 
@@ -135,7 +145,7 @@ def data_model(comm, task, dim: int, opts, idx) -> dict:
 
     task = with_material(task, opts)
     mesh, cell_tags, _ = mesh_task(comm, task, dim, opts)
-    prob = make_problem(comm, task, mesh, cell_tags, degree=opts.degree, solver=opts.solver)
+    prob = make_problem(comm, task, mesh, cell_tags, degree=opts.degree, solver=opts.solver, formulation=opts.formulation)
     idx = np.asarray(idx)
     U = solve_loads(comm, prob, task.loads_N(task.X[idx]), task.network.n_nodes)
     u_out = U.reshape(idx.size, -1)[:, task.output_dofs]

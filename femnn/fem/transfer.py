@@ -110,5 +110,5 @@ def fem_transfer(comm, task: Task, dim: int, opts: FemOptions = FemOptions()) ->
     t0 = time.perf_counter()
     mesh, cell_tags, _ = mesh_task(comm, task, dim, opts)
     seconds_mesh = time.perf_counter() - t0
-    problem = make_problem(comm, task, mesh, cell_tags, degree=opts.degree, solver=opts.solver)
+    problem = make_problem(comm, task, mesh, cell_tags, degree=opts.degree, solver=opts.solver, formulation=opts.formulation)
     return transfer_from_problem(comm, task, problem, seconds_mesh=seconds_mesh)

@@ -63,7 +63,8 @@ def _choice(*opts):
 PARAMETERS = {
     "neck_length_mm": (_num(0, lo_open=True), "geometry: length of the thinned joint at each bond end"),
     "hub_radius_mm": (_num(0, lo_open=True), "geometry: radius of the node hubs"),
-    "poisson_ratio": (_num(-1, 0.5, lo_open=True, hi_open=True), "material: Poisson ratio (FEM; < 0.5)"),
+    "poisson_ratio": (_num(-1, 0.5, lo_open=True), "material: Poisson ratio (FEM; 0.5 needs the mixed formulation)"),
+    "formulation": (_choice("auto", "displacement", "mixed"), "FEM: displacement or mixed u-p (auto: mixed above 0.49)"),
     "youngs_modulus_Pa": (_num(0, lo_open=True), "material: Young's modulus"),
     "thickness_mm": (_num(0, lo_open=True), "geometry: out-of-plane thickness"),
     "refine": (_num(0, 8, integer=True), "mesh: refinement level (each level halves the element size)"),
