@@ -34,6 +34,11 @@ def add_args(p):
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out (same settings) to the same result as an uninterrupted run")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--forward", choices=["bar", "fem2d", "fem3d", "bar-calibrated"], default="bar", help="physics-aware training: the forward pass in the FEM of the printed part (2D/3D) or in a bar model calibrated to it (docs/pat.md); default bar")
+    p.add_argument("--backward", choices=["bar", "fem"], default="bar", help="with --forward fem2d/fem3d: the bar adjoint fed with the FEM's dL/du (default) or the FEM's own dL/ds chained to widths")
+    p.add_argument("--param", choices=["box", "sigmoid"], help="with --forward: width parametrisation, projected Adam in width space (box, default) or the sigmoid map")
+    p.add_argument("--quick", action="store_true", help="with --forward: coarse FEM meshes")
+    p.add_argument("--calibrate-on", choices=["fem2d", "fem3d"], default="fem2d", help="with --forward bar-calibrated: the FEM the stiffness law is fitted to (default fem2d)")
 
 
 def load_split(path: Path):
@@ -64,8 +69,18 @@ def run(args) -> int:
                       conventions=args.conventions)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    res = train(task, cfg, split=split, checkpoint=out / "checkpoint.npz", resume=args.resume,
-                progress=not args.quiet)
+    if args.forward != "bar":
+        import femnn.fem.physical as fp
+        from femnn.fem import FemOptions
+
+        res = fp.train_physics_aware(fp.world_comm(), task, cfg, forward=args.forward, backward=args.backward, param=args.param,
+                                     opts=FemOptions(quick=args.quick), calibrate_on=args.calibrate_on, split=split,
+                                     checkpoint=out / "checkpoint.npz", calibration_file=out / "calibration.json",
+                                     resume=args.resume, progress=not args.quiet)
+        atomic_write_json(out / "fem_history.json", res.extra["physical"])
+    else:
+        res = train(task, cfg, split=split, checkpoint=out / "checkpoint.npz", resume=args.resume,
+                    progress=not args.quiet)
     write_run(out, res, removed, plots=not args.no_plots)
     last = res.history[-1]
     keys = [k for k in ("loss", "train_accuracy", "test_accuracy", "train_error", "test_error") if last.get(k) is not None]
