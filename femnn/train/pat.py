@@ -221,7 +221,7 @@ def _prefixed(prefix: str, label: str, m: dict) -> dict:
 def train_pat(task: Task, physical: Callable, config: TrainConfig = TrainConfig(), *, init_widths_m=None,
               split: dict | None = None, progress: bool = False, law: StiffnessLaw | None = None,
               param: str = "sigmoid", backward: str = "bar", checkpoint: Path | None = None, resume: bool = False,
-              cosine: bool = True, settings: dict | None = None) -> TrainResult:
+              cosine: bool = True, settings: dict | None = None, adam_eps: float | None = None) -> TrainResult:
     """Adam on bounded widths with physical forward passes and bar-model backward passes.
 
     Parameters
@@ -235,6 +235,9 @@ def train_pat(task: Task, physical: Callable, config: TrainConfig = TrainConfig(
     checkpoint, resume : checkpoint file written every epoch; resume continues it to the same result
     cosine : record the cosine between the estimator and ``physical.exact_gradient_w`` (if it exists)
     settings : extra settings recorded (and fingerprinted), e.g. the forward model's name and mesh
+    adam_eps : Adam's ε (default the authors' √machine-ε, 1.5e-8). With an MSE loss in m² the width
+        gradients are ~1e-9 per unit z, below ε, so Adam's step is damped to ~SGD; a tiny ε
+        (e.g. 1e-300) restores the normalised step of lr per iteration
 
     History (per epoch, or per iteration for single-load tasks, at the widths before that
     iteration's update as in femnn train): the physical ``loss``/``test_loss`` and
@@ -245,6 +248,8 @@ def train_pat(task: Task, physical: Callable, config: TrainConfig = TrainConfig(
     """
     st = config.resolved(task)
     st.update({"physics_aware": True, "param": param, "backward": backward, **(settings or {})})
+    if adam_eps is not None:
+        st["adam_eps"] = float(adam_eps)
     law = law or StiffnessLaw.bar(task.network)
     if law.slope_N_per_m2.size != task.network.n_bonds:
         raise InputError("stiffness law", "slope_N_per_m2", f"{law.slope_N_per_m2.size} bonds; the network has {task.network.n_bonds}")
@@ -257,7 +262,7 @@ def train_pat(task: Task, physical: Callable, config: TrainConfig = TrainConfig(
     pm = make_param(param, task.network, st["beta"])
     w0 = task.network.widths_m if init_widths_m is None else np.asarray(init_widths_m, float)
     var = pm.to_var(w0)
-    adam = Adam(task.network.n_bonds, st["learning_rate"])
+    adam = Adam(task.network.n_bonds, st["learning_rate"], **({} if adam_eps is None else {"eps": float(adam_eps)}))
     single = task.kind == "single"
     if single:
         n_epochs = int(config.epochs or st["max_iter"])

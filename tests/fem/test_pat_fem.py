@@ -93,3 +93,28 @@ def test_pat_fine_tuning_reduces_the_fem_target_error(comm):
     assert min(h["cosine"] for h in r.history) > 0.95
     assert ff.n_meshes == 5   # one part per width set (4 iterations + the final widths)
     ff.close()
+
+
+def test_backward_fem_steps_along_the_fem_gradient(comm):
+    """--backward fem: the update uses the FEM's own ∂L/∂w (∂L/∂s_i · k'/k), so Adam's first box step
+    moves every width by lr (w_U - w_L) against its sign (Adam's first step is lr · sign(g) once its
+    ε is below |g|: ε = 1e-300 here, since MSE width gradients in m² are ~1e-9 per unit z)."""
+    import femnn.fem as fem
+    from femnn.fem.physical import FemForward
+    from femnn.train import TrainConfig
+    from femnn.train.losses import loss_and_grad
+    from femnn.train.pat import train_pat
+
+    task = load_task("behaviour-mse")
+    lo, hi = task.network.width_bounds_m
+    w0 = np.full(task.network.n_bonds, 0.5 * (lo + hi))
+    ff = FemForward(comm, task, 2, fem.FemOptions(quick=True))
+    _, G = loss_and_grad(task, ff(w0, task.X), task.Y)
+    g = ff.exact_gradient_w(w0, task.X, G)
+    lr = 0.05
+    r = train_pat(task, ff, TrainConfig(epochs=1, learning_rate=lr), init_widths_m=w0, param="box", backward="physical",
+                  adam_eps=1e-300)
+    step = (r.widths_m - w0) / (hi - lo)
+    big = np.abs(g) > 1e-3 * np.abs(g).max()
+    assert np.allclose(step[big], -lr * np.sign(g[big]), rtol=1e-3)
+    ff.close()
