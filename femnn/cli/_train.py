@@ -36,6 +36,11 @@ def add_args(p):
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out (same settings) to the same result as an uninterrupted run")
     p.add_argument("--force", action="store_true", help="replace an earlier, different run in --out (only once the new run has finished)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--forward", choices=["bar", "fem2d", "fem3d", "bar-calibrated"], default="bar", help="physics-aware training: the forward pass in the FEM of the printed part (2D/3D) or in a bar model calibrated to it (docs/pat.md); default bar")
+    p.add_argument("--backward", choices=["bar", "fem"], default="bar", help="with --forward fem2d/fem3d: the bar adjoint fed with the FEM's dL/du (default) or the FEM's own dL/ds chained to widths")
+    p.add_argument("--param", choices=["box", "sigmoid"], help="with --forward: width parametrisation, projected Adam in width space (box, default) or the sigmoid map")
+    p.add_argument("--quick", action="store_true", help="with --forward: coarse FEM meshes")
+    p.add_argument("--calibrate-on", choices=["fem2d", "fem3d"], default="fem2d", help="with --forward bar-calibrated: the FEM the stiffness law is fitted to (default fem2d)")
 
 
 def load_split(path: Path):
@@ -110,8 +115,19 @@ def run(args) -> int:
             # again under the lock: another run may have finished in --out meanwhile
             prepare_out(out, "--out", args.force, marker="summary.json", fingerprint=fp, what="a train run")
             try:
-                res = train(task, cfg, split=split, checkpoint=out / "checkpoint.npz", resume=args.resume,
-                            progress=not args.quiet)
+                if args.forward != "bar":
+                    import femnn.fem.physical as fphys
+                    from femnn.fem import FemOptions
+
+                    res = fphys.train_physics_aware(fphys.world_comm(), task, cfg, forward=args.forward,
+                                                    backward=args.backward, param=args.param,
+                                                    opts=FemOptions(quick=args.quick), calibrate_on=args.calibrate_on,
+                                                    split=split, checkpoint=out / "checkpoint.npz",
+                                                    calibration_file=out / "calibration.json", resume=args.resume,
+                                                    progress=not args.quiet)
+                else:
+                    res = train(task, cfg, split=split, checkpoint=out / "checkpoint.npz", resume=args.resume,
+                                progress=not args.quiet)
             except InputError as exc:
                 raise as_option_error(exc) from None
             write_train_run(out, res, removed, plots=not args.no_plots)
@@ -125,7 +141,3 @@ def run(args) -> int:
              f"in {res.seconds:.2f} s ({res.stopped_by}); " + ", ".join(f"{k} {last[k]:.4g}" for k in keys) + f"; results in {out}")
     return 0
 
-
-def write_run(out: Path, res, removed, plots=True):
-    """Kept for callers of the old name: see :func:`femnn.report.train_run.write_train_run`."""
-    return write_train_run(out, res, removed, plots=plots)

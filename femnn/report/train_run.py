@@ -10,7 +10,7 @@ earlier run byte-identical.
 Files: ``history.json`` (per epoch), ``widths.json`` (task, network, ``bonds`` as node pairs,
 ``widths_m``, ``k_N_per_m``, ``width_bounds_m``, ``removed_bonds``), ``split.json`` (data sets),
 ``network.toml`` (the trained network), ``summary.json`` (settings, final metrics, versions,
-``fingerprint``), and the plots ``loss.png``, ``accuracy.png``/``error.png``, ``network.png``.
+``fingerprint``), ``fem_history.json`` (physics-aware training: the FEM per step), and the plots ``loss.png``, ``accuracy.png``/``error.png``, ``network.png``.
 """
 
 from __future__ import annotations
@@ -24,13 +24,15 @@ from femnn.network import network_to_toml
 from femnn.report.files import atomic_write_json, atomic_write_text, versions
 
 RUN_FILES = ("history.json", "widths.json", "split.json", "network.toml", "summary.json", "loss.png", "accuracy.png",
-             "error.png", "network.png")
+             "error.png", "network.png", "fem_history.json")
 
 
 def _stage(stage: Path, res, removed, plots: bool) -> None:
     task = res.task
     net = task.network
     atomic_write_json(stage / "history.json", res.history)
+    if res.extra.get("physical") is not None:   # physics-aware training: the FEM's own per-step record
+        atomic_write_json(stage / "fem_history.json", res.extra["physical"])
     atomic_write_json(stage / "widths.json", {
         "task": task.name, "network": net.name, "bonds": net.bonds, "widths_m": res.widths_m,
         "k_N_per_m": res.k_N_per_m, "width_bounds_m": net.width_bounds_m, "removed_bonds": removed,
