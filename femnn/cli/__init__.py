@@ -26,6 +26,8 @@ SUBCOMMANDS = {
     "crosscheck": ("femnn.cli._crosscheck", "bar vs calibrated bar vs FEM vs COMSOL-equivalent files: report.md/html, results.json, plots"),
     "study": ("femnn.cli._study", "parameter studies (bar, FEM) under MPI: mpiexec -n N femnn study SPEC --out DIR"),
     "check": ("femnn.cli._check", "read a network or task file and report what it holds, or what is wrong"),
+    "render": ("femnn.cli._render", "synthetic photo of the part: 3D FEM deformed at true scale, camera roll/tilt/blur/noise"),
+    "measure": ("femnn.cli._measure", "hub displacements, elongations and the in situ gradient from photos of the part"),
     "build": ("femnn.cli._build", "network -> printable part: gmsh mesh with named groups, STL/3MF (mm), summary, preview"),
 }
 
