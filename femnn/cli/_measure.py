@@ -24,6 +24,9 @@ def add_args(p):
     p.add_argument("--tracks-unit", default="px", help="unit of --tracks positions: px (x = column, y = row down; needs "
                    "--px-per-mm) or mm (y up)")
     p.add_argument("--px-per-mm", type=float, help="camera scale of pixel tracks (px per mm)")
+    p.add_argument("--sample", type=int, default=0, help="data-set tasks: the sample whose load the forward photo shows")
+    p.add_argument("--adjoint-scale", type=float, default=1.0, help="the adjoint photo shows this many times -dL/du "
+                   "(e.g. the render's adjoint_scale); used for the recorded load_N and the bar comparison")
     p.add_argument("--out", required=True, help="output directory")
 
 
@@ -58,14 +61,15 @@ def run(args) -> int:
     if args.tracks:
         if args.reference or args.state:
             raise InputError("--tracks", "", "give either --tracks or photos (--reference/--state), not both")
-        an = M.measure_tracks(task, args.tracks, args.tracks_unit, args.px_per_mm)
+        an = M.measure_tracks(task, args.tracks, args.tracks_unit, args.px_per_mm, args.adjoint_scale, args.sample)
     else:
         if not args.reference:
             raise InputError("--reference", "", "missing: give the photo of the unloaded part (or --tracks FILE.csv)")
         states = _parse_states(args.state)
         if not states:
             raise InputError("--state", "", "missing: give at least one NAME=PHOTO, e.g. --state forward=forward.png")
-        an = M.measure_photos(task, args.reference, states, progress=say)
+        an = M.measure_photos(task, args.reference, states, progress=say, adjoint_scale=args.adjoint_scale,
+                              sample=args.sample)
     written, cmp = M.write_outputs(args.out, task, an)
     m = an.measurement
     for name, s in m.states.items():

@@ -28,6 +28,8 @@ def add_args(p):
     p.add_argument("--noise", type=float, default=0.0, help="Gaussian noise sigma, full scale = 1 (e.g. 0.02)")
     p.add_argument("--lighting-gradient", type=float, default=0.0, help="uneven lighting: relative ramp amplitude (e.g. 0.15)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise and of the lighting direction")
+    p.add_argument("--adjoint-max-force-N", type=float, help="adjoint state: scale -dL/du so that its largest nodal force is "
+                   "this (needed for cross-entropy losses, whose -dL/du is in 1/m); the scale goes to the .json")
     p.add_argument("--quick", action="store_true", help="coarse 3D mesh and 2x supersampling (tests, previews)")
 
 
@@ -68,7 +70,8 @@ def run(args) -> int:
             print(f"femnn render: {msg}", file=sys.stderr, flush=True)
 
     say(f"{task.name}: 3D FEM ({'quick' if args.quick else 'default'} mesh) ...")
-    res = render_states(comm, task, [args.state], cam, F.FemOptions(quick=args.quick), sample=args.sample, progress=say)
+    res = render_states(comm, task, [args.state], cam, F.FemOptions(quick=args.quick), sample=args.sample, progress=say,
+                        adjoint_max_force_N=args.adjoint_max_force_N)
     rgb, truth = res[args.state]
     if comm.rank == 0:
         write_png(out, rgb)

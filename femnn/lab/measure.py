@@ -195,19 +195,19 @@ def analyse_state(task, gray_ref, c_ref, R, Hm, path, shape):
     return PhotoResult(src, u_mm * 1e-3, st_c, ref_c, float(np.median([f.edge_sigma_px for f in sig])))
 
 
-def state_load_N(task, name, u_forward_m=None):
-    """The load of a state named forward (the task's, sample 0) or adjoint (-∂L/∂ū at the measured forward
-    output, as the paper hangs it); None for any other name."""
+def state_load_N(task, name, u_forward_m=None, adjoint_scale=1.0, sample=0):
+    """The load of a state named forward (the task's, sample ``sample``) or adjoint (``adjoint_scale`` x
+    -∂L/∂ū at the measured forward output, as the paper hangs it); None for any other name."""
     from femnn.lab.render import state_loads
 
     if name == "forward":
-        return state_loads(task, "forward")
+        return state_loads(task, "forward", sample=sample)
     if name == "adjoint" and u_forward_m is not None:
-        return state_loads(task, "adjoint", u_forward_m)
+        return adjoint_scale * state_loads(task, "adjoint", u_forward_m, sample=sample)
     return None
 
 
-def assemble(task, per_state: dict, X_ref_m, camera: dict, px_per_mm, hub_px: dict) -> Measurement:
+def assemble(task, per_state: dict, X_ref_m, camera: dict, px_per_mm, hub_px: dict, adjoint_scale=1.0, sample=0) -> Measurement:
     """Measurement from per-state lists of displacement arrays (mean, standard error, elongations)."""
     net = task.network
     states = {}
@@ -221,12 +221,12 @@ def assemble(task, per_state: dict, X_ref_m, camera: dict, px_per_mm, hub_px: di
     out = {}
     for name, (u, e, std, k) in states.items():
         out[name] = StateMeasurement(u, e, hub_px=hub_px.get(name), u_std_m=std, n_photos=k,
-                                     load_N=state_load_N(task, name, u_fwd))
+                                     load_N=state_load_N(task, name, u_fwd, adjoint_scale, sample))
     return Measurement(net.nodes_m.copy(), net.bonds.copy(), out, task=task.name, network_source=str(net.source or ""),
                        px_per_mm=px_per_mm, camera=camera)
 
 
-def measure_photos(task, reference, states, progress=None) -> Analysis:
+def measure_photos(task, reference, states, progress=None, adjoint_scale=1.0, sample=0) -> Analysis:
     """Reference photo + [(state name, photo path)] -> :class:`Analysis` (refuses bad photos, writes nothing)."""
     say = progress or (lambda m: None)
     t0 = time.perf_counter()
@@ -253,7 +253,8 @@ def measure_photos(task, reference, states, progress=None) -> Analysis:
               "photos": {name: [p.path for p in prs] for name, prs in photos.items()},
               "edge_sigma_px": {name: [p.edge_sigma_px for p in prs] for name, prs in photos.items()},
               "method": "rim fit: 360 rays, mid-level crossing, least-squares circle, same rays in both photos"}
-    m = assemble(task, per_state, X_ref_m, camera, s, hub_px)
+    camera["adjoint_load_scale"], camera["sample"] = float(adjoint_scale), int(sample)
+    m = assemble(task, per_state, X_ref_m, camera, s, hub_px, adjoint_scale, sample)
     return Analysis(m, photos, str(reference), c, R, {"reference_s": t_ref, "states_s": t_states,
                                                       "total_s": time.perf_counter() - t0})
 
@@ -310,7 +311,7 @@ def read_tracks(path, unit: str, px_per_mm: float | None, n_nodes: int):
     return out
 
 
-def measure_tracks(task, path, unit="px", px_per_mm=None) -> Analysis:
+def measure_tracks(task, path, unit="px", px_per_mm=None, adjoint_scale=1.0, sample=0) -> Analysis:
     """Tracked hub positions (CSV) -> Analysis (same conversions as the photos)."""
     net = task.network
     X_mm = net.nodes_m * 1e3
@@ -330,7 +331,8 @@ def measure_tracks(task, path, unit="px", px_per_mm=None) -> Analysis:
               else "design mm -> track mm with y flipped", "residuals_px": np.linalg.norm(res, axis=1).tolist(),
               "residual_rms_px": float(np.sqrt(np.mean(np.sum(res ** 2, 1)))), "tracks": str(path), "tracks_unit": unit,
               "stated_px_per_mm": px_per_mm}
-    m = assemble(task, per_state, P.px_to_design_mm(Hm, c) * 1e-3, camera, s if unit == "px" else None, hub_px)
+    m = assemble(task, per_state, P.px_to_design_mm(Hm, c) * 1e-3, camera, s if unit == "px" else None, hub_px,
+                 adjoint_scale, sample)
     return Analysis(m, {}, "", c if unit == "px" else None, 0.0, {})
 
 

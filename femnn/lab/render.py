@@ -206,7 +206,7 @@ def camera_effects(ideal, camera: Camera, state_seed: int):
     return rgb, T, dist
 
 
-def _grid_and_fields(comm, task, states, opts, sample):
+def _grid_and_fields(comm, task, states, opts, sample, adjoint_max_force_N=None):
     import dolfinx
     import dolfinx.plot
     import pyvista
@@ -225,9 +225,13 @@ def _grid_and_fields(comm, task, states, opts, sample):
     order = (["forward"] if need_fwd else []) + [s for s in states if s != "forward"]
     for st in order:
         if st == "none":
-            fields[st] = (np.zeros((n, 2)), np.zeros((n, 2)), np.zeros(grid.points.shape))
+            fields[st] = (np.zeros((n, 2)), np.zeros((n, 2)), np.zeros(grid.points.shape), 1.0)
             continue
         load = state_loads(task, st, u_fwd, sample)
+        scale = 1.0
+        if st == "adjoint" and adjoint_max_force_N:
+            scale = float(adjoint_max_force_N) / max(float(np.max(np.linalg.norm(load, axis=1))), 1e-300)
+            load = load * scale
         u = dolfinx.fem.Function(prob.V)
         prob.solve(load, F.default_hub_tag, out=u)
         ubar = prob.hub_means(u, n, F.default_hub_tag)
@@ -235,12 +239,17 @@ def _grid_and_fields(comm, task, states, opts, sample):
             u_fwd = ubar
         u1 = dolfinx.fem.Function(V1)
         u1.interpolate(u)
-        fields[st] = (load, ubar, u1.x.array.reshape(-1, 3).copy())
+        fields[st] = (load, ubar, u1.x.array.reshape(-1, 3).copy(), scale)
     return grid, fields, info
 
 
-def render_states(comm, task, states, camera: Camera = Camera(), opts=None, sample: int = 0, progress=None):
+def render_states(comm, task, states, camera: Camera = Camera(), opts=None, sample: int = 0, progress=None,
+                  adjoint_max_force_N: float | None = None):
     """Synthetic photos of ``task``'s part in each state -> {state: (rgb uint8 (H, W, 3), truth dict)}.
+
+    ``adjoint_max_force_N``: scale the adjoint load so that its largest nodal force is this (the
+    -∂L/∂ū of a cross-entropy loss is in 1/m, not a weight one can hang); the scale is recorded as
+    ``adjoint_scale`` (the measured e_adj ∘ e is that many times the gradient).
 
     One mesh and one factorisation for all states; every state shares the camera (roll, tilt,
     distortion), the noise differs per state (seeded by ``camera.seed`` and the state)."""
@@ -250,14 +259,14 @@ def render_states(comm, task, states, camera: Camera = Camera(), opts=None, samp
     for st in states:
         if st not in STATES:
             raise ValueError(f"unknown state {st!r}; expected one of {STATES}")
-    grid, fields, info = _grid_and_fields(comm, task, list(states), opts, sample)
+    grid, fields, info = _grid_and_fields(comm, task, list(states), opts, sample, adjoint_max_force_N)
     net = task.network
     W, H, center_mm, A = _layout(net.nodes_m, info.hub_radius_m, camera)
     out = {}
     for i, st in enumerate(states):
         if progress:
             progress(f"rendering {st} ({W} x {H} px)")
-        load, ubar, disp = fields[st]
+        load, ubar, disp, scale = fields[st]
         ideal = _render_ideal(grid, disp, W, H, center_mm, camera)
         rgb, T, dist = camera_effects(ideal, camera, camera.seed * 1000 + 17 + STATES.index(st))
         Hd = T @ A
@@ -266,7 +275,7 @@ def render_states(comm, task, states, camera: Camera = Camera(), opts=None, samp
         truth = {"task": task.name if hasattr(task, "name") else "", "state": st, "sample": int(sample),
                  "camera": asdict(camera), "image_size_px": [W, H], "hub_radius_m": info.hub_radius_m,
                  "A_design_mm_to_ideal_px": A.tolist(), "T_roll_tilt": T.tolist(), "H_design_mm_to_px": Hd.tolist(),
-                 "distortion": dist.to_dict(), "nodes_m": net.nodes_m.tolist(), "load_N": np.asarray(load).tolist(),
+                 "distortion": dist.to_dict(), "nodes_m": net.nodes_m.tolist(), "load_N": np.asarray(load).tolist(), "adjoint_scale": scale,
                  "u_hub_m": np.asarray(ubar).tolist(), "hub_px": hub_px.tolist(), "hub_px_reference": ref_px.tolist(),
                  "units": {"u_hub_m": "m, network frame (y up)", "hub_px": "[col, row], rows down",
                            "H_design_mm_to_px": "design mm (y up) -> px [col, row], before the distortion"}}

@@ -22,7 +22,7 @@ CAMERA = dict(px_per_mm=40.0, roll_deg=1.5, tilt_deg=2.0, blur_px=1.2, noise=0.0
               supersample=2)
 
 
-def _render(tmp_path_factory, name, task, states=("none", "forward", "adjoint"), **cam):
+def _render(tmp_path_factory, name, task, states=("none", "forward", "adjoint"), adjoint_max_force_N=None, **cam):
     import dolfinx_solver  # noqa: F401
     from mpi4py import MPI
 
@@ -30,7 +30,8 @@ def _render(tmp_path_factory, name, task, states=("none", "forward", "adjoint"),
     from femnn.lab.render import Camera, render_states, write_png
 
     d = tmp_path_factory.mktemp(name)
-    res = render_states(MPI.COMM_SELF, task, list(states), Camera(**{**CAMERA, **cam}), F.FemOptions(quick=True))
+    res = render_states(MPI.COMM_SELF, task, list(states), Camera(**{**CAMERA, **cam}), F.FemOptions(quick=True),
+                        adjoint_max_force_N=adjoint_max_force_N)
     out = {}
     for st, (rgb, truth) in res.items():
         write_png(d / f"{st}.png", rgb)
@@ -247,3 +248,38 @@ def _rows5_task(d):
                     '[[loads]]\nnode = 18\nforce = [0.0, -0.098]\n[outputs]\nnodes = [19]\ncomponents = ["y"]\n'
                     '[loss]\nkind = "mse"\nweight = 1.0\ntargets = [-0.025]\n')
     return task
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The paper's network with the trained Iris widths (1.5-2.5 mm, geometry/trained/iris), sample 0's
+    weights; the cross-entropy adjoint -∂L/∂ū (1/m) scaled to a 0.05 N largest force."""
+    from pathlib import Path
+
+    from femnn.train.runs import apply_run_widths
+
+    root = Path(__file__).resolve().parents[2]
+    task, _ = apply_run_widths(load_task("iris"), root / "geometry" / "trained" / "iris")
+    return _render(tmp_path_factory, "trained", task, adjoint_max_force_N=0.05)
+
+
+@pytest.fixture(scope="module")
+def rows5(tmp_path_factory):
+    """A generated 5-row triangular lattice (20 nodes, 43 bonds), 0.098 N on node 18, output node 19."""
+    d = tmp_path_factory.mktemp("rows5task")
+    return _render(tmp_path_factory, "rows5", load_task(_rows5_task(d)), roll_deg=-1.0, tilt_deg=-1.5, seed=5)
+
+
+@pytest.mark.parametrize("which", ["trained", "rows5"])
+def test_other_networks_displacements_and_gradient(which, request):
+    """Trained widths and a larger lattice: hub displacements within 10 µm RMS of the FEM's hub means in
+    both states, and the gradient e_adj ∘ e within 5 % (relative norm) of the one from the true ū."""
+    task, ph = request.getfixturevalue(which)
+    an = M.measure_photos(task, ph["none"][0], [("forward", ph["forward"][0]), ("adjoint", ph["adjoint"][0])])
+    for st in ("forward", "adjoint"):
+        ut = ph[st][1]["u_hub_m"]
+        assert np.max(np.abs(ut)) > 0.2e-3
+        assert _rms_um(an.measurement.states[st].u_m, ut) < 10.0, st
+    g_true = _true_gradient(task, ph["forward"][1], ph["adjoint"][1])
+    g = an.measurement.gradient_m2
+    assert np.linalg.norm(g - g_true) / np.linalg.norm(g_true) < 0.05
