@@ -29,6 +29,8 @@ SUBCOMMANDS = {
     "check": ("femnn.cli._check", "read a network or task file and report what it holds, or what is wrong"),
     "buckling": ("femnn.cli._buckling", "linearised buckling under the task's load: lowest load factors, the bond that buckles, a picture"),
     "linearity": ("femnn.cli._linearity", "linear FEM vs hyperelastic FEM vs bar model under growing load: where the linear models stop being true"),
+    "render": ("femnn.cli._render", "synthetic photo of the part: 3D FEM deformed at true scale, camera roll/tilt/blur/noise"),
+    "measure": ("femnn.cli._measure", "hub displacements, elongations and the in situ gradient from photos of the part"),
     "build": ("femnn.cli._build", "network -> printable part: gmsh mesh with named groups, STL/3MF (mm), summary, preview"),
 }
 
