@@ -98,6 +98,27 @@ def test_fem3d_twin_predicts_unfitted_state(fem3d_measured, tmp_path):
     t2 = load_task(out / "task.toml")
     assert np.allclose(t2.network.widths_m, w_eff) and t2.name == "fig1"
     assert "undetermined" not in (out / "calibration.md").read_text().split("## Factor per bond")[0]
+    assert main(["train", str(out / "task.toml"), "--out", str(tmp_path / "re"), "--max-iter", "3", "--quiet", "--no-plots"]) == 0
+
+
+def test_cli_on_bar_data_with_printed_widths(tmp_path):
+    """`femnn calibrate fig1 --widths W`: measurements synthesised by the bar model of a part printed with
+    widths W (four weight states) give factors 1 to 1e-6, effective widths W, bounds not widened."""
+    task = load_task("fig1")
+    W = np.linspace(1.6e-3, 2.4e-3, task.network.n_bonds)
+    wfile = tmp_path / "w.json"
+    wfile.write_text(json.dumps({"widths_m": W.tolist()}))
+    t = task.with_network(task.network.with_widths(W))
+    fac = BarModel(t.network).factorize(t.network.stiffness_N_per_m())
+    Fs = {k: _weights(14, **w) for k, w in list(STATES.items())[:4]}
+    (tmp_path / "m").mkdir()
+    _write(tmp_path / "m", t, {k: (F, fac.solve(F)) for k, F in Fs.items()})
+    out = tmp_path / "cal"
+    assert main(["calibrate", "fig1", "--widths", str(wfile), "--measured", str(tmp_path / "m"), "--out", str(out)]) == 0
+    rec = json.loads((out / "calibration.json").read_text())
+    assert np.allclose(rec["factor_per_bond"], 1.0, rtol=0, atol=1e-6)
+    assert np.allclose(rec["effective_widths_m"], W, rtol=1e-6) and not rec["width_bounds_widened"]
+    assert rec["global_factor"] == pytest.approx(1.0, abs=1e-12)
 
 
 def test_bar_data_recovers_factors_exactly():
