@@ -159,11 +159,16 @@ def calibrate(task: Task, fitted, held_out=(), rcond: float = RCOND) -> Calibrat
     n_data = Ur.size
 
     # noise: the measured standard errors when every fitted state has them on every free DOF
+    noise_note = "every fitted state has u_std_m > 0 on every free DOF"
     if all(s.u_std_m is not None for s in fitted):
         S = np.stack([s.u_std_m for s in fitted]).reshape(len(fitted), -1)[:, free].T
         measured_noise = bool(np.all(S > 0))
+        if not measured_noise:
+            noise_note = "u_std_m is 0 on some free DOF (one photo?): noise estimated from the residual instead"
     else:
         measured_noise = False
+        missing = [s.name for s in fitted if s.u_std_m is None]
+        noise_note = f"no u_std_m (repeated photos) for {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}: noise estimated from the residual"
     wsq = (1.0 / S) if measured_noise else np.ones_like(Ur)   # W^{1/2}, (n_free, n_s)
     w_flat = wsq.T.reshape(-1)                                 # state-major like J
 
@@ -260,7 +265,7 @@ def calibrate(task: Task, fitted, held_out=(), rcond: float = RCOND) -> Calibrat
         noise_model="measured u_std_m" if measured_noise else "residual variance",
         states_fitted=[s.name for s in fitted], states_held_out=[s.name for s in held_out], misfit=misfit,
         per_state=per_state, bounds_widened=widened,
-        fit_info={"n_data": int(n_data), "rank": rank, "gauss_newton_iterations": int(it), "gauss_newton_steps": accepted,
+        fit_info={"noise_note": noise_note, "n_data": int(n_data), "rank": rank, "gauss_newton_iterations": int(it), "gauss_newton_steps": accepted,
                   "lbfgsb_iterations": start["iterations"], "lbfgsb_converged": start["converged"],
                   "noise_sigma_m": None if measured_noise else float(np.sqrt(sigma2)) if np.isfinite(sigma2) else None,
                   "rcond": rcond, "null_share_limit": NULL_SHARE, "max_rel_std": MAX_REL_STD,
@@ -322,7 +327,7 @@ def calibration_markdown(cal: Calibration, task: Task, skipped) -> str:
         L.append(f"Held out (predicted, not fitted): {', '.join(cal.states_held_out)}.")
     for n, r in skipped:
         L.append(f"Skipped {n}: {r}.")
-    L += ["", f"Noise model: {cal.noise_model}. Global factor c = {cal.global_factor:.4g} "
+    L += ["", f"Noise model: {cal.noise_model} ({cal.fit_info['noise_note']}). Global factor c = {cal.global_factor:.4g} "
           f"(± {100 * cal.global_factor_rel_std:.2g} %).", "",
           "## Misfit (fitted states, RMS over free DOFs)", "", "| model | RMS (µm) | relative |", "|---|---|---|"]
     for name, m in cal.misfit.items():

@@ -80,7 +80,8 @@ def weights_for(F: np.ndarray, step_g: float, tol_N: float = 1e-12) -> tuple[lis
         applied[node, comp] = np.sign(f) * mr * 1e-3 * G_M_PER_S2
         rows.append({"node": int(node), "component": _COMP[comp], "direction": _direction(comp, f), "force_N": f,
                      "mass_g": m, "mass_rounded_g": mr, "applied_force_N": float(applied[node, comp])})
-    dirs = {r["direction"] for r in rows}
+    # a force that rounds to 0 g is not hung (it is flagged instead): it does not decide the application
+    dirs = {r["direction"] for r in rows if r["mass_rounded_g"] > 0} or {r["direction"] for r in rows}
     if not rows or dirs == {"down"}:
         how = "hang"
     elif dirs == {"up"}:
@@ -132,7 +133,10 @@ def _camera(opts: ProtocolOptions, e_fwd, e_adj, network) -> dict:
         d["gradient_accuracy"] = opts.gradient_accuracy
         sigma = min(sigma, s_grad)
     big = np.abs(e_fwd) >= 0.1 * np.abs(e_fwd).max()
-    d["smallest_significant_elongation_um"] = float(np.abs(e_fwd[big]).min() * 1e6)
+    e_min = float(np.abs(e_fwd[big]).min())
+    d["smallest_significant_elongation_um"] = e_min * 1e6
+    # resolving that elongation to 10 % needs 2 σ ≤ 0.1 e_min (stricter than the gradient's norm; for information)
+    d["px_per_mm_every_elongation_10pct"] = float(opts.tracker_accuracy_px / (np.sqrt(opts.repeats) * 0.05 * e_min * 1e3))
     d["hub_accuracy_needed_um"] = float(sigma * 1e6)
     ppm = opts.tracker_accuracy_px / (np.sqrt(opts.repeats) * sigma * 1e3)
     d["required_px_per_mm"] = float(ppm)
@@ -158,7 +162,7 @@ def _state_record(name, F, rows, how, u, e, task, extra=None) -> dict:
     for r in rows:
         if r["mass_rounded_g"] == 0:
             flags.append(f"node {r['node']}: {r['mass_g']:.3g} g rounds to 0 g; use a finer weight set (--weight-step-g)")
-        if r["direction"] != "down":
+        if r["direction"] != "down" and r["mass_rounded_g"] > 0:
             flags.append(f"node {r['node']}: the force points {r['direction']}; {HOW_TEXT[how]}")
     rec["flags"] = flags
     if extra:
@@ -204,6 +208,21 @@ def _single(comm, task: Task, opts: ProtocolOptions, forward_measured=None) -> d
     outs = [{"node": int(d // 2), "component": _COMP[d % 2], "u_m": float(u_basis.reshape(-1)[d]),
              "target_m": None if task.is_classification else float(task.Y[0][i]), "dL_du": float(dl[i]),
              "adjoint_force_N": float(-lam * dl[i])} for i, d in enumerate(out)]
+    u_std = None if forward_measured is None else forward_measured.states["forward"].u_std_m
+    if u_std is not None:
+        # linear propagation: δF_adj,i = -λ Σ_j H_ij δu_j, H = ∂²L/∂u_out² by central differences of ∂L/∂u
+        # (exact for MSE: H = 2 w I); σ_j the measured standard errors of the output DOFs
+        u_out = u_basis.reshape(-1)[out]
+        s_out = np.asarray(u_std).reshape(-1)[out]
+        h = 1e-6 * max(np.abs(u_out).max(), 1e-9)
+        H = np.stack([(loss_and_grad(task, (u_out + h * ej)[None], task.Y[:1])[1][0]
+                       - loss_and_grad(task, (u_out - h * ej)[None], task.Y[:1])[1][0]) / (2 * h)
+                      for ej in np.eye(out.size)], axis=1)
+        f_std = lam * np.sqrt(((H * s_out[None, :]) ** 2).sum(axis=1))
+        for o, so, fs in zip(outs, s_out, f_std):
+            o["u_std_m"] = float(so)
+            o["adjoint_force_std_N"] = float(fs)
+            o["mass_std_g"] = float(fs / G_M_PER_S2 * 1e3)
     m_f = max((r["mass_g"] for r in rows_f), default=0.0)
     m_a = max((r["mass_g"] for r in rows_a), default=0.0)
     scale_flags = []
@@ -408,8 +427,10 @@ def protocol_markdown(rec: dict) -> str:
                          "measured e_adj ∘ e is then λ ∂L/∂k: the gradient's direction for any λ > 0.")
                 L.append("")
                 L += ["| output | u (mm) | target (mm) | ∂L/∂u | F_adj (N) |", "|---|---|---|---|---|"]
-                L += [f"| node {o['node']} {o['component']} | {o['u_m'] * 1e3:.4g} | "
-                      f"{'-' if o['target_m'] is None else f'{o['target_m'] * 1e3:.4g}'} | {o['dL_du']:.4g} | {o['adjoint_force_N']:.4g} |"
+                L += [f"| node {o['node']} {o['component']} | {o['u_m'] * 1e3:.4g}"
+                      + (f" ± {o['u_std_m'] * 1e3:.2g}" if "u_std_m" in o else "") + " | "
+                      f"{'-' if o['target_m'] is None else f'{o['target_m'] * 1e3:.4g}'} | {o['dL_du']:.4g} | {o['adjoint_force_N']:.4g}"
+                      + (f" ± {o['adjoint_force_std_N']:.2g} ({o['mass_std_g']:.2g} g)" if "adjoint_force_std_N" in o else "") + " |"
                       for o in s["outputs"]]
                 L.append("")
             L += _weights_table(s["weights"]) + ["", f"How: {s['how']}."]
@@ -481,7 +502,9 @@ def protocol_markdown(rec: dict) -> str:
     if "hub_accuracy_for_gradient_um" in cam:
         L.append(f"- gradient to {_pct(cam['gradient_accuracy'])} (relative norm) needs hub positions to "
                  f"{cam['hub_accuracy_for_gradient_um']:.3g} µm; your target: {cam['target_accuracy_um']:g} µm")
-    L += [f"- smallest elongation that matters (≥ 10 % of the largest): {cam['smallest_significant_elongation_um']:.3g} µm",
+    L += [f"- smallest elongation that matters (≥ 10 % of the largest): {cam['smallest_significant_elongation_um']:.3g} µm "
+          f"(to resolve every such elongation to 10 %, not just the gradient as a whole: "
+          f"{cam['px_per_mm_every_elongation_10pct']:.3g} px/mm)",
           f"- hub accuracy needed: {cam['hub_accuracy_needed_um']:.3g} µm → at least **{cam['required_px_per_mm']:.3g} px/mm** "
           f"with {cam['repeats']} photos per state ({cam['required_px_per_mm_single_photo']:.3g} px/mm with one)",
           f"- field of view {cam['field_of_view_mm'][0]:.0f} x {cam['field_of_view_mm'][1]:.0f} mm → at least "

@@ -61,6 +61,20 @@ def test_paper_adjoint_step_from_measured_forward(tmp_path):
     assert [p["state"] for p in rec["photos"]].count("adjoint") == 3
 
 
+def test_adjoint_weight_uncertainty_from_measured_noise(tmp_path):
+    """With repeated photos (u_std_m), the adjoint force's standard uncertainty is propagated linearly:
+    F_adj = -2 λ (u + 0.025) -> σ_F = 2 λ σ_u (mse weight 1); σ_u = 10 µm gives 2e-5 N, 0.002 g."""
+    task = load_task("fig1")
+    u = BarModel(task.network).solve(task.loads_N()[0]).u
+    sm = {"forward": StateMeasurement(u_m=u, elongation_m=BarModel(task.network).elongations(u),
+                                      u_std_m=np.full_like(u, 1e-5), n_photos=3)}
+    m = Measurement(task.network.nodes_m, task.network.bonds, sm, task="fig1")
+    rec = build_protocol(None, task, forward_measured=m)
+    (o,) = rec["states"]["adjoint"]["outputs"]
+    assert o["adjoint_force_std_N"] == pytest.approx(2e-5, rel=1e-6)
+    assert o["mass_std_g"] == pytest.approx(2e-5 / G * 1e3, rel=1e-6)
+
+
 def test_predicted_gradient_is_the_bar_adjoint():
     """Without a measurement the adjoint comes from the bar model's forward state. With a very fine weight set
     (1e-9 g: no rounding) and λ = 1 N/m the sheet's expected e_adj ∘ e is ∂L/∂k of TaskProblem (the exact
@@ -184,7 +198,8 @@ def test_refusals(tmp_path, capsys):
              (["fig1", "--forward-measured", str(nofwd)], "forward"),
              (["iris", "--forward-measured", str(nofwd)], "single-load"),
              (["fig1", "--adjoint-scale", "big"], "--adjoint-scale"),
-             (["fig1", "--forward-measured", str(tmp_path / "missing")], "no such file")]
+             (["fig1", "--forward-measured", str(tmp_path / "missing")], "no such file"),
+             (["iris", "--sample", "150"], "--sample"), (["fig1", "--weight-step-g", "0"], "--weight-step-g")]
     for args, word in cases:
         out = tmp_path / "out"
         assert main(["protocol", *args, "--out", str(out)]) == 2
