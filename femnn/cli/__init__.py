@@ -27,8 +27,8 @@ SUBCOMMANDS = {
     "study": ("femnn.cli._study", "parameter studies (bar, FEM) under MPI: mpiexec -n N femnn study SPEC --out DIR"),
     "check": ("femnn.cli._check", "read a network or task file and report what it holds, or what is wrong"),
     "build": ("femnn.cli._build", "network -> printable part: gmsh mesh with named groups, STL/3MF (mm), summary, preview"),
-    "protocol": ("femnn.cli._protocol", "lab sheet: weights to hang (g), expected displacements, camera px/mm, photos to take (forward, adjoint, samples)"),
-    "calibrate": ("femnn.cli._calibrate", "refit the bar model (a factor per bond) to measured displacements: calibrated network + uncertainties"),
+    "protocol": ("femnn.cli._protocol", "lab sheet: weights to hang (g), expected displacements, camera px/mm, photos to take"),
+    "calibrate": ("femnn.cli._calibrate", "refit the bar model (a factor per bond) to measured displacements: a calibrated network"),
 }
 
 

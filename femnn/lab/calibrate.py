@@ -178,10 +178,9 @@ def calibrate(task: Task, fitted, held_out=(), rcond: float = RCOND) -> Calibrat
 
     def residual(zv):
         Ub, J = sensitivity(bm, k0 * np.exp(zv), Fr)
-        r = ((Ub - Ur) * wsq).T.reshape(-1)
-        return Ub, r, J * w_flat[:, None]
+        return ((Ub - Ur) * wsq).T.reshape(-1), J * w_flat[:, None]
 
-    Ub, r, Jw = residual(z)
+    r, Jw = residual(z)
     cost = float(r @ r)
     it, accepted = 0, 0
     for it in range(1, GN_MAX_ITER + 1):
@@ -190,14 +189,14 @@ def calibrate(task: Task, fitted, held_out=(), rcond: float = RCOND) -> Calibrat
         dz = -Vt[keep].T @ ((Us[:, keep].T @ r) / s[keep])
         step = 1.0
         while step > 1e-4:
-            Ub_t, r_t, Jw_t = residual(z + step * dz)
+            r_t, Jw_t = residual(z + step * dz)
             if float(r_t @ r_t) < cost:
                 break
             step *= 0.5
         else:
             break
         new_cost = float(r_t @ r_t)
-        z, Ub, r, Jw = z + step * dz, Ub_t, r_t, Jw_t
+        z, r, Jw = z + step * dz, r_t, Jw_t
         accepted += 1
         done = np.max(np.abs(step * dz)) < 1e-13 or cost - new_cost <= 1e-15 * cost
         cost = new_cost

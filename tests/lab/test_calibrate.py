@@ -7,7 +7,7 @@ import pytest
 
 from femnn.bars import BarModel
 from femnn.cli import main
-from femnn.lab import Measurement, StateMeasurement, read_measurement, write_measurement
+from femnn.lab import Measurement, StateMeasurement, write_measurement
 from femnn.lab.calibrate import FitState, calibrate, printed_widths
 from femnn.network import load_network, load_task
 
