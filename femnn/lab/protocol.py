@@ -490,7 +490,10 @@ def protocol_markdown(rec: dict) -> str:
                      f"{_pct(sm['relative_error_exact'])}).")
         L.append(f"Rounding changes the outputs by {_pct(sm['outputs_rel_change_by_rounding'])} (relative norm over the samples).")
         if fem_key:
-            L.append(f"FEM ({fem_key.split('_')[-2]}) outputs are in protocol.json.")
+            key = fem_key.split("_")[-2]
+            acc = sm.get(f"accuracy_{key}")
+            L.append(f"The FEM ({key}) of the printed part under the same weights"
+                     + (f" classifies {_pct(acc)} correctly" if acc is not None else "") + "; its outputs per sample are in protocol.json.")
         flagged = [s for s in rec["samples"] if s["flags"]]
         for s in flagged[:20]:
             L.append(f"- **Flag**, sample {s['sample']}: " + "; ".join(s["flags"]))
