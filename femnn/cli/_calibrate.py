@@ -11,6 +11,8 @@ def add_args(p):
                    help="a `femnn measure` output directory (or its measurement.json); repeatable. Every state with "
                         "load_N (the applied forces) is fitted")
     p.add_argument("--widths", help="the widths the part was printed with: a `femnn train` output directory or a widths JSON file")
+    p.add_argument("--protocol", metavar="DIR", help="a `femnn protocol` output directory: states measured without "
+                   "load_N take the forces of the photo state of the same name (forward, adjoint_neg, sample3, ...)")
     p.add_argument("--hold-out", action="append", default=[], metavar="STATE",
                    help="do not fit this state (name, or DIR:name); report how well the calibrated model predicts it")
     p.add_argument("--out", required=True, type=Path, help="output directory")
@@ -26,7 +28,12 @@ def run(args) -> int:
     if args.widths:
         task, _ = apply_run_widths(task, args.widths)
     ms = [(read_measurement(d), str(d)) for d in args.measured]
-    fitted, held, skipped = collect_states(task, ms, args.hold_out)
+    loads = None
+    if args.protocol:
+        from femnn.lab.protocol import read_photo_loads
+
+        loads = read_photo_loads(args.protocol)
+    fitted, held, skipped = collect_states(task, ms, args.hold_out, loads, loads_source=str(args.protocol))
     cal = calibrate(task, fitted, held)
     write_calibration(args.out, cal, task, args.measured, skipped)
     m = cal.misfit

@@ -76,12 +76,18 @@ class Calibration:
     fit_info: dict = field(default_factory=dict)
 
 
-def collect_states(task: Task, measurements, hold_out=()) -> tuple[list, list, list]:
+def collect_states(task: Task, measurements, hold_out=(), photo_loads=None, loads_source="--protocol") -> tuple[list, list, list]:
     """(fitted, held_out, skipped) FitStates from ``measurements`` [(Measurement, label)].
 
-    Refuses a measurement of another network; skips states without ``load_N`` (listed in
-    ``skipped`` with the reason); refuses when no state with loads remains to fit."""
+    Refuses a measurement of another network; a state without ``load_N`` takes the forces of the same
+    state name in ``photo_loads`` (from :func:`femnn.lab.protocol.read_photo_loads`) if given, else it is
+    skipped (listed in ``skipped`` with the reason); refuses when no state with loads remains to fit."""
     net = task.network
+    photo_loads = photo_loads or {}
+    for name, F in photo_loads.items():
+        if F.shape != (net.n_nodes, 2):
+            raise InputError(loads_source, f"photo_loads_N.{name}", f"{F.shape[0]} nodes; the network has {net.n_nodes}: "
+                             "a protocol of another network")
     free_nodes = np.setdiff1d(np.arange(net.n_nodes), net.fixed)
     fitted, held, skipped = [], [], []
     hold = set(hold_out)
@@ -90,13 +96,15 @@ def collect_states(task: Task, measurements, hold_out=()) -> tuple[list, list, l
         m.check_network(net)
         for name, s in m.states.items():
             full = f"{label}:{name}"
-            if s.load_N is None:
-                skipped.append((full, "no load_N (the applied forces) in measurement.json"))
+            load = s.load_N if s.load_N is not None else photo_loads.get(name)
+            if load is None:
+                skipped.append((full, "no load_N (the applied forces) in measurement.json"
+                                + (f" and no state {name!r} in the protocol" if photo_loads else "")))
                 continue
-            if not np.any(s.load_N[free_nodes]):
+            if not np.any(load[free_nodes]):
                 skipped.append((full, "load_N is zero on every free node"))
                 continue
-            st = FitState(full, np.asarray(s.load_N, float), np.asarray(s.u_m, float),
+            st = FitState(full, np.asarray(load, float), np.asarray(s.u_m, float),
                           None if s.u_std_m is None else np.asarray(s.u_std_m, float))
             if name in hold or full in hold:
                 used_hold |= {name, full} & hold
@@ -111,7 +119,7 @@ def collect_states(task: Task, measurements, hold_out=()) -> tuple[list, list, l
         why = "; ".join(f"{n}: {r}" for n, r in skipped[:3]) or "every state is held out"
         src = measurements[0][0].source if measurements else "--measured"
         raise InputError(src, "states.*.load_N", f"no state to fit ({why}); `femnn calibrate` needs the applied "
-                         "forces of each state (load_N, N per node) in measurement.json")
+                         "forces of each state (load_N, N per node) in measurement.json, or --protocol DIR (the sheet)")
     return fitted, held, skipped
 
 

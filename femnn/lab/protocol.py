@@ -339,12 +339,28 @@ def _data(comm, task: Task, opts: ProtocolOptions) -> dict:
 
 
 # ---- photos ---------------------------------------------------------------------------------------
-def _photos(task_name, states: dict, repeats: int) -> tuple[list, str]:
+def _photo_load(rows, n_nodes: int, part: str) -> np.ndarray:
+    """The forces (n_nodes, 2) N a photo set carries: all applied forces (""), mirrored ("_neg"), the
+    downward ones ("_a") or the upward ones mirrored ("_b") of a superposed state."""
+    F = np.zeros((n_nodes, 2))
+    for r in rows:
+        if part == "_a" and r["direction"] != "down" or part == "_b" and r["direction"] != "up":
+            continue
+        F[r["node"], _COMP.index(r["component"])] += r["applied_force_N"] * (-1 if part in ("_neg", "_b") else 1)
+    return F
+
+
+def _photos(task_name, states: dict, repeats: int, n_nodes: int) -> tuple[list, str, dict]:
+    """(photos, the `femnn measure` command, photo state -> the forces it carries (n_nodes, 2) N).
+
+    ``states``: state name -> (application, weight rows)."""
     photos = [{"file": f"reference_{i}.jpg", "state": "reference", "what": "no weights"} for i in range(1, repeats + 1)]
     args = [f"--reference {photos[0]['file']}"]
-    for name, how in states.items():
+    loads = {}
+    for name, (how, rows) in states.items():
         parts = {"hang": [""], "pulley": [""], "negate": ["_neg"], "superpose": ["_a", "_b"]}[how]
         for p in parts:
+            loads[name + p] = _photo_load(rows, n_nodes, p)
             for i in range(1, repeats + 1):
                 f = f"{name}{p}_{i}.jpg"
                 what = {"": "the weights as listed", "_neg": "the mirrored (downward) weights",
@@ -353,7 +369,35 @@ def _photos(task_name, states: dict, repeats: int) -> tuple[list, str]:
                 args.append(f"--state {name}{p}={f}")
     photos += [{"file": "reference_after.jpg", "state": "reference", "what": "weights removed again: checks that the "
                 "part came back (creep, slipped strings)"}]
-    return photos, f"femnn measure {task_name} " + " ".join(args) + " --out measured"
+    return photos, f"femnn measure {task_name} " + " ".join(args) + " --out measured", loads
+
+
+def read_photo_loads(path) -> dict:
+    """Photo state name -> the forces it carries (n_nodes, 2) N, from a ``femnn protocol`` directory or its
+    protocol.json (``photo_loads_N``): what ``femnn calibrate --protocol`` fills into states without load_N."""
+    import json
+    from pathlib import Path
+
+    p = Path(path)
+    src = str(path)
+    if p.is_dir():
+        p = p / "protocol.json"
+    if not p.is_file():
+        raise InputError(src, "", "no such file or directory (expected a `femnn protocol` output directory or its protocol.json)")
+    try:
+        d = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(str(p), "", f"not valid JSON ({exc}); re-run `femnn protocol`") from None
+    raw = d.get("photo_loads_N") if isinstance(d, dict) else None
+    if not isinstance(raw, dict) or not raw:
+        raise InputError(str(p), "photo_loads_N", "missing; this is not a `femnn protocol` result (or an older one)")
+    out = {}
+    for name, F in raw.items():
+        a = np.asarray(F, dtype=float)
+        if a.ndim != 2 or a.shape[1] != 2 or not np.all(np.isfinite(a)):
+            raise InputError(str(p), f"photo_loads_N.{name}", f"has shape {a.shape}; expected (n_nodes, 2) finite forces")
+        out[name] = a
+    return out
 
 
 def build_protocol(comm, task: Task, opts: ProtocolOptions = ProtocolOptions(), forward_measured=None,
@@ -382,11 +426,11 @@ def build_protocol(comm, task: Task, opts: ProtocolOptions = ProtocolOptions(), 
            "units": {"force_N": "N", "mass_g": "g", "u_m": "m", "elongation_m": "m", "gradient_m2": "m^2 (λ ∂L/∂k)"}}
     if task.kind == "single":
         rec.update(_single(comm, task, opts, forward_measured))
-        states = {"forward": rec["states"]["forward"]["application"], "adjoint": rec["states"]["adjoint"]["application"]}
+        states = {n: (rec["states"][n]["application"], rec["states"][n]["weights"]) for n in ("forward", "adjoint")}
     else:
         rec.update(_data(comm, task, opts))
-        states = {f"sample{r['sample']}": r["application"] for r in rec["samples"]}
-    rec["photos"], rec["measure_command"] = _photos(task.name, states, opts.repeats)
+        states = {f"sample{r['sample']}": (r["application"], r["weights"]) for r in rec["samples"]}
+    rec["photos"], rec["measure_command"], rec["photo_loads_N"] = _photos(task.name, states, opts.repeats, task.network.n_nodes)
     return rec
 
 

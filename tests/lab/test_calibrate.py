@@ -199,6 +199,29 @@ def test_undetermined_bonds_reported():
     assert cal.misfit["per_bond"]["relative"] < 1e-8
 
 
+def test_loads_from_the_protocol(tmp_path):
+    """A measurement without load_N calibrates with --protocol DIR: each state takes the forces of the
+    sheet's photo state of the same name (here the rounded 10 g forward and 5 g adjoint weights of fig1);
+    bar data under those weights with k = 0.8 k0 give the global factor 0.8 to 1e-9."""
+    task = load_task("fig1")
+    sheet = tmp_path / "sheet"
+    assert main(["protocol", "fig1", "--out", str(sheet)]) == 0
+    from femnn.lab.protocol import read_photo_loads
+
+    loads = read_photo_loads(sheet)
+    assert set(loads) == {"forward", "adjoint"} and loads["adjoint"][13, 1] == pytest.approx(-5e-3 * G)
+    fac = BarModel(task.network).factorize(0.8 * task.network.stiffness_N_per_m())
+    bm = BarModel(task.network)
+    sm = {k: StateMeasurement(u_m=fac.solve(F), elongation_m=bm.elongations(fac.solve(F))) for k, F in loads.items()}
+    (tmp_path / "m").mkdir()
+    write_measurement(tmp_path / "m" / "measurement.json", Measurement(task.network.nodes_m, task.network.bonds, sm))
+    out = tmp_path / "cal"
+    assert main(["calibrate", "fig1", "--measured", str(tmp_path / "m"), "--protocol", str(sheet), "--out", str(out)]) == 0
+    rec = json.loads((out / "calibration.json").read_text())
+    assert rec["global_factor"] == pytest.approx(0.8, rel=1e-9) and len(rec["states_fitted"]) == 2
+    assert main(["calibrate", "fig1", "--measured", str(tmp_path / "m"), "--out", str(tmp_path / "no")]) == 2
+
+
 def test_refusals(tmp_path, capsys):
     """Bad input exits 2 with one line: a measurement of another network, states without load_N, a missing
     directory, an unknown --hold-out state; nothing is written."""

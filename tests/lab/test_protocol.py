@@ -121,6 +121,9 @@ def test_upward_and_horizontal_forces_are_flagged(tmp_path):
     assert adj["weights"][0]["direction"] == "up" and adj["application"] == "negate"
     assert any("-1" in f for f in adj["flags"])
     assert [p["file"] for p in rec["photos"] if p["state"].startswith("adjoint")][0] == "adjoint_neg_1.jpg"
+    # the photos of the mirrored state carry the mirrored (downward) load: what calibrate fits them with
+    assert np.allclose(rec["photo_loads_N"]["adjoint_neg"], -np.asarray(adj["load_N"])) and "adjoint" not in rec["photo_loads_N"]
+    assert rec["photo_loads_N"]["adjoint_neg"][13][1] < 0
     F = np.zeros((14, 2))
     F[12, 1], F[13, 1] = -0.05, 0.03
     assert weights_for(F, 1.0)[2] == "superpose"
