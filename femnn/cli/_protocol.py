@@ -51,7 +51,7 @@ def run(args) -> int:
         comm = MPI.COMM_WORLD
     rec = build_protocol(comm, task, opts, forward_measured=fwd, widths_source=args.widths)
     if comm is None or comm.rank == 0:
-        write_protocol(args.out, rec)
+        write_protocol(args.out, rec, task.network)
         cam = rec["camera"]
         if task.kind == "single":
             w = "; ".join(f"{name}: " + ", ".join(f"{r['mass_rounded_g']:g} g {r['direction']} on node {r['node']}"

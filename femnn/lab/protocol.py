@@ -434,6 +434,70 @@ def build_protocol(comm, task: Task, opts: ProtocolOptions = ProtocolOptions(), 
     return rec
 
 
+# ---- pictures -------------------------------------------------------------------------------------
+def plot_state(network, rows, path, *, title: str = "", u_m=None, output_nodes=()) -> "Path":
+    """The part as the lab sees it (y up, node numbers), where to hang what: an arrow per weight in its
+    direction labelled with the grams to hang (dashed: not a plain hanging weight, see the sheet), fixed
+    nodes as glued squares, outputs circled; optionally the expected deformed shape, magnified."""
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = network.nodes_m * 1e3
+    span = float(np.ptp(x, axis=0).max())
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    for (i, j), w in zip(network.bonds, network.widths_m):
+        ax.plot(*x[[i, j]].T, color="0.55", lw=1.5 + 2.5 * w / network.width_bounds_m[1], solid_capstyle="round", zorder=1)
+    if u_m is not None:
+        u = np.asarray(u_m) * 1e3
+        mag = 0.12 * span / max(np.abs(u).max(), 1e-12)
+        y = x + mag * u
+        for i, j in network.bonds:
+            ax.plot(*y[[i, j]].T, color="tab:orange", lw=1.0, zorder=2)
+        ax.plot([], [], color="tab:orange", label=f"expected shape (displacements x{mag:.3g})")
+    ax.scatter(*x.T, s=30, c="k", zorder=3)
+    ax.scatter(*x[network.fixed].T, s=140, marker="s", c="k", label="glued to the frame", zorder=4)
+    if len(output_nodes):
+        ax.scatter(*x[np.asarray(output_nodes)].T, s=160, facecolors="none", edgecolors="tab:blue", lw=2, label="output",
+                   zorder=5)
+    for n, p in enumerate(x):
+        ax.annotate(str(n), p, textcoords="offset points", xytext=(5, 5), fontsize=10, weight="bold", color="0.15")
+    L = 0.22 * span
+    pts = [x, x + 0.12 * span, x - 0.12 * span]
+    for r in rows:
+        if r["mass_rounded_g"] == 0:
+            continue
+        d = {"down": (0, -1), "up": (0, 1), "left": (-1, 0), "right": (1, 0)}[r["direction"]]
+        p0 = x[r["node"]]
+        plain = r["direction"] == "down"
+        ax.annotate("", xy=p0 + L * np.array(d), xytext=p0, zorder=6,
+                    arrowprops=dict(arrowstyle="-|>", color="tab:red", lw=2.2, ls="-" if plain else "--", mutation_scale=18))
+        pts.append((p0 + 1.45 * L * np.array(d))[None])
+        label = f"{r['mass_rounded_g']:g} g" + ("" if plain else f" ({r['direction']})")
+        # below a downward arrow; beside the others (an upward label would sit on the lattice's node numbers)
+        at, ha, va = ((p0 + 1.1 * L * np.array(d), "center", "top") if plain else
+                      (p0 + 0.6 * L * np.array(d) + np.array([0.02 * span, 0.0]), "left", "center"))
+        ax.text(*at, label, color="tab:red", fontsize=12, weight="bold", ha=ha, va=va, zorder=7,
+                bbox=dict(fc="white", ec="none", alpha=0.85, pad=1))
+    allp = np.concatenate(pts)
+    ax.set_xlim(allp[:, 0].min(), allp[:, 0].max())
+    ax.set_ylim(allp[:, 1].min(), allp[:, 1].max())
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (mm)")
+    ax.set_ylabel("y (mm), up")
+    ax.set_title(title)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=8, frameon=False)
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=130, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
 # ---- the sheet ------------------------------------------------------------------------------------
 def _g(x, nd=3) -> str:
     return "-" if x is None else f"{x:.{nd}g}"
@@ -463,6 +527,8 @@ def protocol_markdown(rec: dict) -> str:
         for i, name in enumerate(("forward", "adjoint"), 1):
             s = st[name]
             L += [f"## Step {i}: {name} state", ""]
+            if rec.get("pictures", {}).get(name):
+                L += [f"![{name} state: where to hang what]({rec['pictures'][name]})", ""]
             if name == "adjoint":
                 units = ("L in m², -∂L/∂u in m, so λ in N/m; the paper's λ = 1 N/m" if s["loss"] == "mse" else
                          "L is dimensionless, -∂L/∂u in 1/m, so λ in N m")
@@ -507,6 +573,8 @@ def protocol_markdown(rec: dict) -> str:
         L.append("")
     else:
         sm = rec["summary"]
+        for name, pic in rec.get("pictures", {}).items():
+            L += [f"![{name}: where to hang what]({pic})", ""]
         L += ["## Weights per sample", "", f"{sm['n_samples']} sample(s); the expected outputs are the bar model's "
               f"(transfer matrix: {rec['transfer_solves']} solves, one per loaded DOF).", ""]
         cls = "accuracy_rounded" in sm
@@ -575,13 +643,32 @@ def protocol_html(md: str, title: str) -> str:
             f"<body>\n{body}</body></html>\n")
 
 
-def write_protocol(out, rec: dict) -> list:
-    """protocol.json, protocol.md and protocol.html in ``out`` (atomic writes)."""
+def write_protocol(out, rec: dict, network=None) -> list:
+    """protocol.json, protocol.md, protocol.html and (given the network) one picture per state: where to
+    hang what (``<state>.png``; for data tasks the first sample's). Atomic writes."""
     from pathlib import Path
 
     from femnn.report.files import atomic_write_json, atomic_write_text
 
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    if network is not None:
+        pics = {}
+        outs = np.unique(np.asarray(rec["output_dofs"]) // 2)
+        if rec["kind"] == "single":
+            for name in ("forward", "adjoint"):
+                st = rec["states"][name]
+                paths.append(plot_state(network, st["weights"], out / f"{name}.png", u_m=st["expected"]["bar"]["u_m"],
+                                        output_nodes=outs, title=f"{rec['task']}: {name} state ({st['application']})"))
+                pics[name] = f"{name}.png"
+        elif rec["samples"]:
+            s0 = rec["samples"][0]
+            name = f"sample{s0['sample']}"
+            paths.append(plot_state(network, s0["weights"], out / f"{name}.png", output_nodes=outs,
+                                    title=f"{rec['task']}: sample {s0['sample']} (the others: same nodes, table)"))
+            pics[name] = f"{name}.png"
+        rec["pictures"] = pics
     md = protocol_markdown(rec)
-    return [atomic_write_json(out / "protocol.json", rec), atomic_write_text(out / "protocol.md", md),
-            atomic_write_text(out / "protocol.html", protocol_html(md, f"femnn protocol {rec['task']}"))]
+    return paths + [atomic_write_json(out / "protocol.json", rec), atomic_write_text(out / "protocol.md", md),
+                    atomic_write_text(out / "protocol.html", protocol_html(md, f"femnn protocol {rec['task']}"))]

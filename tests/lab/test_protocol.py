@@ -55,6 +55,8 @@ def test_paper_adjoint_step_from_measured_forward(tmp_path):
                        BarModel(task.network).elongations(u))
     md = (out / "protocol.md").read_text()
     assert "| 13 | down | -0.04836 | 4.935 | **5** |" in md and "| 12 | down | -0.098 | 10.000 | **10** |" in md
+    for name in ("forward", "adjoint"):   # the picture of where to hang what, embedded in the sheet
+        assert (out / f"{name}.png").stat().st_size > 10_000 and f"]({name}.png)" in md
     html = (out / "protocol.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "<table>" in html and "<td><strong>5</strong></td>" in html
     assert "femnn measure fig1 --reference reference_1.jpg --state forward=forward_1.jpg" in rec["measure_command"]
