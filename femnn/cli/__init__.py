@@ -32,6 +32,8 @@ SUBCOMMANDS = {
     "render": ("femnn.cli._render", "synthetic photo of the part: 3D FEM deformed at true scale, camera roll/tilt/blur/noise"),
     "measure": ("femnn.cli._measure", "hub displacements, elongations and the in situ gradient from photos of the part"),
     "build": ("femnn.cli._build", "network -> printable part: gmsh mesh with named groups, STL/3MF (mm), summary, preview"),
+    "protocol": ("femnn.cli._protocol", "lab sheet: weights to hang (g), expected displacements, camera px/mm, photos to take"),
+    "calibrate": ("femnn.cli._calibrate", "refit the bar model (a factor per bond) to measured displacements: a calibrated network"),
 }
 
 
