@@ -63,9 +63,9 @@ def run(args) -> int:
     res["fingerprint"] = fp
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / "fdcheck.json", res)
-    from femnn.report.plots import _plt, _save
+    from femnn.report.plots import pyplotless, save_figure
 
-    plt = _plt()
+    plt = pyplotless()
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.loglog(res["steps_N_per_m"], res["relative_error"], "o-", label=f"{res['scheme']} differences")
     ax.axhline(1e-16, color="k", lw=0.5)
@@ -74,7 +74,7 @@ def run(args) -> int:
     ax.set_title(f"{task.name}: finite differences vs adjoint")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
-    _save(fig, args.out / "fdcheck.png")
+    save_figure(fig, args.out / "fdcheck.png")
     plt.close(fig)
     print(f"| step dk (N/m) | relative error ({res['scheme']}) |\n|---|---|")
     for h, e in zip(res["steps_N_per_m"], res["relative_error"]):

@@ -219,10 +219,9 @@ def mode_picture(comm, result: BucklingResult, path, mode=0, task=None) -> None:
     title = (f"buckling mode {mode + 1}: load factor {lam:.3g}, bond {int(result.bonds[mode])} "
              f"({100 * result.energy_shares[mode, result.bonds[mode]]:.0f} % of the mode's strain energy)")
     if tdim == 2:
-        import matplotlib
+        from femnn.report.plots import pyplotless
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplotless()   # Figure on an Agg canvas: no pyplot state, no backend switch
         from matplotlib.collections import PolyCollection
 
         fig, ax = plt.subplots(figsize=(8, 6.5))

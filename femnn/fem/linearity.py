@@ -316,10 +316,9 @@ def write_plot(path, rec) -> None:
     """Output displacement (mm) against load (N, the largest nodal force times the factor) for the
     linear FEM, the hyperelastic FEM and the bar model, one panel per output, and a last panel with
     the departure (%) against load (rank 0 only)."""
-    import matplotlib
+    from femnn.report.plots import pyplotless
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplotless()   # Figure on an Agg canvas: no pyplot state, no backend switch
 
     f = np.asarray(rec["load_factors"], float)
     order = np.argsort(f)

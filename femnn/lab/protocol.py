@@ -441,10 +441,9 @@ def plot_state(network, rows, path, *, title: str = "", u_m=None, output_nodes=(
     nodes as glued squares, outputs circled; optionally the expected deformed shape, magnified."""
     from pathlib import Path
 
-    import matplotlib
+    from femnn.report.plots import pyplotless
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplotless()   # Figure on an Agg canvas: no pyplot state, no backend switch
 
     x = network.nodes_m * 1e3
     span = float(np.ptp(x, axis=0).max())

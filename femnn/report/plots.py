@@ -33,8 +33,9 @@ def colormap(name: str):
     return matplotlib.colormaps[name]
 
 
-class _Pyplotless:
-    """Transitional stand-in for the old ``_plt()`` helper: ``subplots`` and ``close`` without pyplot."""
+class Pyplotless:
+    """The three pyplot calls femnn's plotting code uses (``subplots``, ``close``, ``get_cmap``), on
+    Figure objects with an Agg canvas: code written against pyplot draws without touching its state."""
 
     @staticmethod
     def subplots(*args, figsize=(6, 4), **kw):
@@ -54,12 +55,9 @@ class _Pyplotless:
         return colormap(name)
 
 
-def _plt():  # kept for callers not yet moved to new_figure()
-    return _Pyplotless()
-
-
-def _save(fig, path):
-    return save_figure(fig, path)
+def pyplotless() -> Pyplotless:
+    """A pyplot stand-in (see :class:`Pyplotless`) for plotting code written against ``plt``."""
+    return Pyplotless()
 
 
 def plot_history(history: list, out_dir, title: str = "") -> list[Path]:

@@ -47,9 +47,9 @@ def write_study_report(study: Study, records: dict, out: Path, output_dofs) -> l
 
     csv = ",".join(cols) + "\n" + "".join(",".join(cell(r.get(c)) for c in cols) + "\n" for r in rows)
     written = [atomic_write_text(out / "study.csv", csv)]
-    from femnn.report.plots import _plt, _save
+    from femnn.report.plots import pyplotless, save_figure
 
-    plt = _plt()
+    plt = pyplotless()
     ycols = [c for c in cols if "." in c and not c.endswith("seconds") and not c.startswith("seconds")]
     for axis, values in study.axes.items():
         if not ycols:
@@ -74,7 +74,7 @@ def write_study_report(study: Study, records: dict, out: Path, output_dofs) -> l
         fig.suptitle(f"{study.name}: outputs vs {axis}")
         fig.tight_layout()
         p = out / f"axis_{axis}.png"
-        _save(fig, p)
+        save_figure(fig, p)
         plt.close(fig)
         written.append(p)
     n_ok = sum(r["status"] == "ok" for r in recs)
