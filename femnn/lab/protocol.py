@@ -1,7 +1,7 @@
 """The lab sheet (``femnn protocol``): what to hang, what to expect, what camera, which photos.
 
 Weights. A force F (N) on a node is a mass m = |F| / g hung from it (g = 9.8 m/s², the paper's value),
-rounded to the user's weight set: m_r = step · round(m / step). A hung weight pulls DOWN (-y) only:
+rounded to the user's weight set: m_r = step · floor(m / step + ½), halves up. A hung weight pulls DOWN (-y) only:
 
 - every component down: ``hang``;
 - every component up (all vertical): ``negate``: hang the mirrored weights and multiply the measured
@@ -76,7 +76,7 @@ def weights_for(F: np.ndarray, step_g: float, tol_N: float = 1e-12) -> tuple[lis
     for node, comp in np.argwhere(np.abs(F) > tol_N):
         f = float(F[node, comp])
         m = abs(f) / G_M_PER_S2 * 1e3
-        mr = step_g * round(m / step_g)
+        mr = step_g * float(np.floor(m / step_g + 0.5))  # nearest step, halves up (Python's round() takes halves to even)
         applied[node, comp] = np.sign(f) * mr * 1e-3 * G_M_PER_S2
         rows.append({"node": int(node), "component": _COMP[comp], "direction": _direction(comp, f), "force_N": f,
                      "mass_g": m, "mass_rounded_g": mr, "applied_force_N": float(applied[node, comp])})

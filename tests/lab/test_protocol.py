@@ -149,7 +149,7 @@ def test_iris_weights_per_sample():
         assert r["application"] == "hang"
         F = task.loads_N(task.X[s])[0]
         for w in r["weights"]:
-            assert w["mass_rounded_g"] == round(-F[w["node"], 1] / G * 1e3)
+            assert w["mass_rounded_g"] == np.floor(-F[w["node"], 1] / G * 1e3 + 0.5)
         Fr = np.zeros_like(F)
         for w in r["weights"]:
             Fr[w["node"], 1] = -w["mass_rounded_g"] * 1e-3 * G
