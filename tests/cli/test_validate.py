@@ -128,3 +128,24 @@ def test_validate_bad_input(tmp_path):
     assert main(["validate", "iris", "--quick", "--dims", "2", "--width-fd", "3", "--out", str(tmp_path / "o")]) == 2
     assert main(["validate", "--quick", "--dims", "2", "--width-fd", "28", "--out", str(tmp_path / "o")]) == 2
     assert not (tmp_path / "o").exists()
+
+
+def test_mixed_formulation_end_to_end(tmp_path):
+    """`--formulation mixed` runs the whole chain with the Taylor-Hood u-p problem: at ν = 0.49 in plane
+    stress its hub displacements equal the displacement formulation's to discretisation error (0.5 %:
+    plane stress does not lock, λ* = 2λμ/(λ+2μ) stays bounded), and ν = 0.5 (incompressible) runs with
+    it, where the displacement formulation is refused."""
+    out = {}
+    for form in ("displacement", "mixed"):
+        out[form] = tmp_path / form
+        assert main(["validate", "--quick", "--dims", "2", "--no-per-bond", "--no-export", "--poisson", "0.49",
+                     "--formulation", form, "--out", str(out[form])]) == 0
+    r = {f: json.loads((p / "results.json").read_text()) for f, p in out.items()}
+    assert r["mixed"]["settings"]["formulation"] == "mixed"
+    ud, um = np.array(r["displacement"]["models"]["fem2d"]["u"]), np.array(r["mixed"]["models"]["fem2d"]["u"])
+    assert np.linalg.norm(um - ud) <= 5e-3 * np.linalg.norm(ud)
+    assert main(["validate", "--quick", "--dims", "2", "--no-per-bond", "--no-export", "--poisson", "0.5",
+                 "--out", str(tmp_path / "incompressible")]) in (0, 1)
+    assert json.loads((tmp_path / "incompressible" / "results.json").read_text())["settings"]["formulation"] == "mixed"
+    assert main(["validate", "--quick", "--dims", "2", "--poisson", "0.5", "--formulation", "displacement",
+                 "--out", str(tmp_path / "refused")]) == 2
