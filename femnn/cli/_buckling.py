@@ -35,9 +35,9 @@ def add_args(p):
 
 
 def load_target(name_or_path):
-    """Task or network file -> Task (networks get the Fig. 1 load case). The one call into the
-    pipeline module, so that its redesign changes this line only."""
-    from femnn.pipeline import load_task_or_network
+    """Task or network file -> Task (networks get the Fig. 1 load case), through the
+    one place that decides task or network (femnn.network.sniff)."""
+    from femnn.network import load_task_or_network
 
     return load_task_or_network(name_or_path)
 

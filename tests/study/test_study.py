@@ -73,7 +73,7 @@ def test_records_equal_single_case_runs(tmp_path, n, r):
 @pytest.mark.parametrize("body,field,words", [
     ('base = "fig1"\nmodels = ["bar"]\n[axes]\nfoo = [1]\n', "axes.foo", "unknown parameter"),
     ('base = "fig1"\nmodels = ["bar"]\n[axes]\nload_scale = []\n', "axes.load_scale", "empty axis"),
-    ('base = "fig1"\nmodels = ["fem2d"]\n[axes]\npoisson_ratio = [0.45, 0.5]\n', "axes.poisson_ratio[1]", "physical range"),
+    ('base = "fig1"\nmodels = ["fem2d"]\n[axes]\npoisson_ratio = [0.45, 0.6]\n', "axes.poisson_ratio[1]", "physical range"),
     ('base = "fig1"\nmodels = ["fem9"]\n[axes]\nload_scale = [1]\n', "models[0]", "unknown model"),
     ('base = "nope"\nmodels = ["bar"]\n[axes]\nload_scale = [1]\n', "nope", "no such file"),
     ('base = "fig1"\nmodels = ["bar"]\n[axes]\nprune_bond = [3, 99]\n', "prune_bond", "does not exist"),
