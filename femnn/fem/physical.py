@@ -196,7 +196,7 @@ def fem_bond_stiffness(comm, task: Task, dim: int, opts: FemOptions, widths_m) -
     task = task.with_network(task.network.with_widths(widths_m))
     net = task.network
     mesh, tags, _ = mesh_task(comm, task, dim, opts)
-    prob = make_problem(comm, task, mesh, tags, degree=opts.degree, solver=opts.solver)
+    prob = make_problem(comm, task, mesh, tags, degree=opts.degree, solver=opts.solver, formulation=opts.formulation)
     F = _unit_load_cases(net)
     U = solve_loads(comm, prob, F, net.n_nodes)
     prob.ksp.destroy()
@@ -216,8 +216,8 @@ def calibrate_law(comm, task: Task, dim: int, opts: FemOptions = FemOptions(), *
     K, misfit = [], []
     for j, w in enumerate(W):
         r = fem_bond_stiffness(comm, task, dim, opts, w)
-        K.append(r["k_N_per_m"])
-        misfit.append(r["misfit_per_bond"])
+        K.append(r.k_N_per_m)
+        misfit.append(r.misfit_per_bond)
         if progress:
             progress(j + 1, len(W))
     K = np.array(K)

@@ -181,8 +181,8 @@ def calibrate(task: Task, fitted, held_out=(), rcond: float = RCOND) -> Calibrat
     w_flat = wsq.T.reshape(-1)                                 # state-major like J
 
     start = fit_bond_stiffness(net, F, U)
-    c = float(start["global_factor"])
-    z = np.log(start["factor_per_bond"])
+    c = float(start.global_factor)
+    z = np.log(start.factor_per_bond)
 
     def residual(zv):
         Ub, J = sensitivity(bm, k0 * np.exp(zv), Fr)
