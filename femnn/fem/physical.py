@@ -92,7 +92,8 @@ class FemForward:
         t0 = time.perf_counter()
         mesh, tags, _ = mesh_task(self.comm, task, self.dim, self.opts)
         t1 = time.perf_counter()
-        prob = make_problem(self.comm, task, mesh, tags, degree=self.opts.degree, solver=self.opts.solver)
+        prob = make_problem(self.comm, task, mesh, tags, degree=self.opts.degree, solver=self.opts.solver,
+                            formulation=self.opts.formulation)
         t2 = time.perf_counter()
         if prob.solver_kind == "lu":
             prob.ksp.setUp()
