@@ -148,6 +148,29 @@ def test_force_replaces_only_after_success_and_stale_files_go(tmp_path, capsys):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
+def test_forced_run_killed_leaves_old_run_whole(tmp_path, capsys):
+    """--force: a replacing run that dies mid-way leaves the earlier run (checkpoint included) byte-identical;
+    the same command with --resume then continues it and replaces the earlier run only at the end."""
+    out = tmp_path / "r"
+    ok(capsys, ["train", "iris", "--out", out, "--epochs", "2", "--quiet", "--no-plots"])
+    before = snapshot(out)
+    cmd = [sys.executable, "-m", "femnn", "train", "iris", "--out", str(out), "--epochs", "60", "--seed", "1", "--force",
+           "--quiet", "--no-plots"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        t0 = time.time()
+        while not list(out.glob(".checkpoint-*.npz")) and time.time() - t0 < 60:
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert {k: v for k, v in snapshot(out).items() if not k.startswith(".")} == before
+    ok(capsys, ["train", "iris", "--out", out, "--epochs", "60", "--seed", "1", "--force", "--resume", "--quiet", "--no-plots"])
+    assert json.loads((out / "summary.json").read_text())["settings"]["seed"] == 1
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    ok(capsys, ["train", "iris", "--out", out, "--epochs", "60", "--seed", "1", "--resume", "--quiet", "--no-plots"])
+
+
 def test_train_fraction_one_trains_without_test_set(tmp_path, capsys):
     """--train-fraction 1.0 (inside the documented (0, 1]) trains on every sample; the test metrics are null."""
     out = tmp_path / "all"
