@@ -116,8 +116,8 @@ def main(argv=None) -> int:
     except MechanismError as exc:
         return _error(cmd, f"{exc}; add bonds or fixed nodes so every node is held (`femnn check FILE` lists the zero modes)")
     except OSError as exc:
-        where = exc.filename or ""
-        return _error(cmd, f"{where}: {exc.strerror or exc}; check the path and its permissions or free space")
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _error(cmd, f"{where}{exc.strerror or exc}; check the path, its permissions and the free space")
     except MemoryError:
         return _error(cmd, "out of memory; choose a smaller network, mesh or data set")
     except KeyboardInterrupt:

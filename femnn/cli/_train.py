@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
-from femnn.cli._out import prepare_out
+from femnn.cli._out import prepare_out, recorded_fingerprint
 from femnn.errors import InputError, MechanismError
 from femnn.network import load_task
 from femnn.report.train_run import write_train_run
@@ -114,6 +115,9 @@ def run(args) -> int:
         with lock_directory(out, "--out"):
             # again under the lock: another run may have finished in --out meanwhile
             prepare_out(out, "--out", args.force, marker="summary.json", fingerprint=fp, what="a train run")
+            # replacing a different run (--force): its checkpoint stays too until the new run has finished
+            replacing = (out / "summary.json").exists() and recorded_fingerprint(out / "summary.json") != fp
+            ck = out / (f".checkpoint-{fp}.npz" if replacing else "checkpoint.npz")
             try:
                 if args.forward != "bar":
                     import femnn.fem.physical as fphys
@@ -122,15 +126,17 @@ def run(args) -> int:
                     res = fphys.train_physics_aware(fphys.world_comm(), task, cfg, forward=args.forward,
                                                     backward=args.backward, param=args.param,
                                                     opts=FemOptions(quick=args.quick), calibrate_on=args.calibrate_on,
-                                                    split=split, checkpoint=out / "checkpoint.npz",
+                                                    split=split, checkpoint=ck,
                                                     calibration_file=out / "calibration.json", resume=args.resume,
                                                     progress=not args.quiet)
                 else:
-                    res = train(task, cfg, split=split, checkpoint=out / "checkpoint.npz", resume=args.resume,
+                    res = train(task, cfg, split=split, checkpoint=ck, resume=args.resume,
                                 progress=not args.quiet)
             except InputError as exc:
                 raise as_option_error(exc) from None
             write_train_run(out, res, removed, plots=not args.no_plots)
+            if ck.name != "checkpoint.npz":
+                os.replace(ck, out / "checkpoint.npz")
     except (InputError, MechanismError):
         if created:   # nothing of value was made: leave no directory behind
             shutil.rmtree(out, ignore_errors=True)

@@ -191,9 +191,9 @@ def check_network(net: Network, src: str) -> None:
     if not (np.isfinite(net.thickness_m) and net.thickness_m > 0):
         raise InputError(src, "bonds_geometry.thickness", f"{net.thickness_m} must be > 0")
     nu = net.material.poisson_ratio
-    if not (np.isfinite(nu) and -1.0 < nu < 0.5):
-        raise InputError(src, "material.poisson_ratio", f"{nu!r} is outside (-1, 0.5); an isotropic solid needs -1 < nu < 0.5 "
-                         "(0.5 is incompressible, which the displacement FEM cannot solve)")
+    if not (np.isfinite(nu) and -1.0 < nu <= 0.5):
+        raise InputError(src, "material.poisson_ratio", f"{nu!r} is outside (-1, 0.5]; an isotropic solid needs -1 < nu <= 0.5 "
+                         "(0.5: incompressible, solved with the mixed u-p formulation)")
     if not (np.isfinite(net.material.youngs_modulus_Pa) and net.material.youngs_modulus_Pa > 0):
         raise InputError(src, "material.youngs_modulus", f"{net.material.youngs_modulus_Pa!r} must be > 0")
 
@@ -216,7 +216,7 @@ def parse_network(data: dict, src: str, name: str = "network", path: str = "") -
     material = Material(
         name=mat.string("name", "Agilus30"),
         youngs_modulus_Pa=ss * mat.number("youngs_modulus", lo=0.0, lo_open=True),
-        poisson_ratio=mat.number("poisson_ratio", 0.49, lo=-1.0, hi=0.5, lo_open=True, hi_open=True),
+        poisson_ratio=mat.number("poisson_ratio", 0.49, lo=-1.0, hi=0.5, lo_open=True),
         density_kg_per_m3=ds * mat.number("density", 1145.0, lo=0.0, lo_open=True),
     )
     bg = top.table("bonds_geometry", ("thickness", "width_bounds", "widths"))

@@ -148,6 +148,29 @@ def test_force_replaces_only_after_success_and_stale_files_go(tmp_path, capsys):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
+def test_forced_run_killed_leaves_old_run_whole(tmp_path, capsys):
+    """--force: a replacing run that dies mid-way leaves the earlier run (checkpoint included) byte-identical;
+    the same command with --resume then continues it and replaces the earlier run only at the end."""
+    out = tmp_path / "r"
+    ok(capsys, ["train", "iris", "--out", out, "--epochs", "2", "--quiet", "--no-plots"])
+    before = snapshot(out)
+    cmd = [sys.executable, "-m", "femnn", "train", "iris", "--out", str(out), "--epochs", "60", "--seed", "1", "--force",
+           "--quiet", "--no-plots"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        t0 = time.time()
+        while not list(out.glob(".checkpoint-*.npz")) and time.time() - t0 < 60:
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert {k: v for k, v in snapshot(out).items() if not k.startswith(".")} == before
+    ok(capsys, ["train", "iris", "--out", out, "--epochs", "60", "--seed", "1", "--force", "--resume", "--quiet", "--no-plots"])
+    assert json.loads((out / "summary.json").read_text())["settings"]["seed"] == 1
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    ok(capsys, ["train", "iris", "--out", out, "--epochs", "60", "--seed", "1", "--resume", "--quiet", "--no-plots"])
+
+
 def test_train_fraction_one_trains_without_test_set(tmp_path, capsys):
     """--train-fraction 1.0 (inside the documented (0, 1]) trains on every sample; the test metrics are null."""
     out = tmp_path / "all"
@@ -351,8 +374,8 @@ NET_CASES = [
     ('[material]\nname = "Agilus30"\nyoungs_modulus = 550000.0\npoisson_ratio = 0.49\ndensity = 1145.0\n', 'TOP:material = "x"\n',
      "material", "expected a table"),
     ("poisson_ratio = 0.49", "poisson_ration = 0.3", "material.poisson_ration", "did you mean poisson_ratio?"),
-    ("poisson_ratio = 0.49", "poisson_ratio = -1.0", "material.poisson_ratio", "(-1, 0.5)"),
-    ("poisson_ratio = 0.49", "poisson_ratio = 0.5", "material.poisson_ratio", "(-1, 0.5)"),
+    ("poisson_ratio = 0.49", "poisson_ratio = -1.0", "material.poisson_ratio", "(-1, 0.5]"),
+    ("poisson_ratio = 0.49", "poisson_ratio = 0.51", "material.poisson_ratio", "(-1, 0.5]"),
     ("poisson_ratio = 0.49", "poisson_ratio = nan", "material.poisson_ratio", "not finite"),
     ("poisson_ratio = 0.49", 'poisson_ratio = "0.49"', "material.poisson_ratio", "expected a number"),
     ("youngs_modulus = 550000.0", "youngs_modulus = -5.0", "material.youngs_modulus", "> 0"),
@@ -756,3 +779,46 @@ def test_any_train_options_run_or_are_refused(tmp_path_factory, opts, task):
     if rc == 0:
         w = json.loads((out / "widths.json").read_text())["widths_m"]
         assert all(isinstance(x, float) and 1.5e-3 <= x <= 2.5e-3 for x in w)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["triangular", "square-diagonal", "diluted-triangular"]),
+       opts=st.dictionaries(st.sampled_from(["--rows", "--nx", "--ny", "--spacing-mm", "--remove-fraction", "--seed",
+                                             "--width-mm", "--thickness-mm"]),
+                            st.one_of(st.integers(-3, 12), st.floats(allow_nan=True, allow_infinity=True),
+                                      st.sampled_from(["nan", "1e9", "-0"])), max_size=3))
+def test_any_generate_options_write_or_are_refused(tmp_path_factory, kind, opts):
+    """Property: `femnn generate` with arbitrary option values writes a network that loads back, or is
+    refused with one line naming an option (argparse refuses non-integers itself); never a traceback,
+    never a temporary file left behind."""
+    import contextlib
+    import io
+
+    from femnn.network import load_network
+
+    d = tmp_path_factory.mktemp("gen")
+    out = d / "n.toml"
+    argv = ["generate", kind, "--out", str(out)] + [f"{k}={v}" for k, v in opts.items()]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            rc = main(argv)
+        except SystemExit as exc:
+            rc = exc.code
+    assert rc in (0, 2), (argv, err.getvalue())
+    if rc == 0:
+        assert load_network(out).n_bonds > 0
+    elif "usage:" not in err.getvalue():
+        lines = err.getvalue().strip().splitlines()
+        assert len(lines) == 1 and "--" in lines[0], (argv, err.getvalue())
+    assert [p.name for p in d.iterdir()] in ([], ["n.toml"])
+
+
+def test_task_file_training_values_are_named_as_file_fields(tmp_path, capsys):
+    """A task file's own train_fraction that leaves no training sample is reported as the file's field
+    (training.train_fraction), not as the --train-fraction option the user never gave."""
+    text = task_text("iris").replace("train_fraction = 0.7", "train_fraction = 0.001")
+    p = local_task(tmp_path, "t.toml", text)
+    line = refused(capsys, ["train", p, "--out", tmp_path / "o", "--epochs", "1"], str(p), "training.train_fraction")
+    assert "--train-fraction" not in line
+    refused(capsys, ["train", p, "--out", tmp_path / "o", "--epochs", "1", "--train-fraction", "0.002"], "--train-fraction")
