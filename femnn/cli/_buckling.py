@@ -24,7 +24,7 @@ from femnn.errors import InputError
 def add_args(p):
     p.add_argument("task", metavar="TASK", help="task or network file, or a built-in name (fig1, behaviour-mse, ...)")
     p.add_argument("--widths", metavar="RUN", help="bond widths from a `femnn train` output directory or a widths JSON")
-    p.add_argument("--dim", type=int, choices=(2, 3), default=2,
+    p.add_argument("--dim", "--dims", dest="dim", type=int, choices=(2, 3), default=2,
                    help="2: plane stress, in-plane modes only (default); 3: solid, also out-of-plane modes")
     p.add_argument("--modes", type=int, default=4, metavar="N", help="number of buckling modes to compute (default 4)")
     p.add_argument("--case", type=int, default=0, metavar="I", help="load case (data-set tasks: sample row; default 0)")

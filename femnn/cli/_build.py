@@ -19,7 +19,7 @@ def add_args(p):
     p.add_argument("target", metavar="NETWORK_OR_TASK", help="network or task file, or a built-in name (paper, fig1, iris)")
     p.add_argument("--widths", metavar="RUN_DIR", help="bond widths from a `femnn train` output directory (its widths.json), "
                    "a JSON file (list of widths in m, or an object with widths_m)")
-    p.add_argument("--dim", type=int, choices=(2, 3), default=3, help="2: planar mesh (no print files); 3: solid (default)")
+    p.add_argument("--dim", "--dims", dest="dim", type=int, choices=(2, 3), default=3, help="2: planar mesh (no print files); 3: solid (default)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     g = p.add_argument_group("geometry (mm; defaults from the width bounds and bond angles, docs/geometry.md)")
     g.add_argument("--hub-radius-mm", type=float, help="radius of the node hubs")

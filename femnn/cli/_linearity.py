@@ -17,7 +17,7 @@ def add_args(p):
     p.add_argument("--widths", help="bond widths: a `femnn train` output directory or a widths JSON (m, network bond order)")
     p.add_argument("--load-factors", type=float, nargs="+", required=True, metavar="F",
                    help="multiples of the task's load to solve at (e.g. 0.1 1 3)")
-    p.add_argument("--dim", type=int, choices=(2, 3), default=2, help="2: plane stress plate (default); 3: solid part")
+    p.add_argument("--dim", "--dims", dest="dim", type=int, choices=(2, 3), default=2, help="2: plane stress plate (default); 3: solid part")
     p.add_argument("--material", choices=("neo-hookean", "mooney-rivlin", "yeoh"), default="neo-hookean",
                    help="hyperelastic law (default neo-hookean; small-strain limit = the network's E and ν)")
     p.add_argument("--coefficient", action="append", default=[], metavar="NAME=PA",

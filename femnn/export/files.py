@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 from pathlib import Path
@@ -101,7 +102,8 @@ def region_names(tags) -> dict:
 
 
 def write_xdmf(path, part) -> list[Path]:
-    """The part's mesh for ParaView/pyvista/meshio, written by meshio (XDMF 3 + HDF5, metres):
+    """The part's mesh for ParaView/pyvista/meshio, written by meshio (XDMF 3 + HDF5, metres, one time
+    step so that VTK-based readers open it; ``meshio.xdmf.TimeSeriesReader`` reads it back):
     ``path`` (cells, grid "mesh") and ``<stem>_facets.xdmf`` (clamp/port facets). Each cell carries
     ``region`` (its tag, femnn.part.tags), ``region_kind`` (0 bond, 1 hub, 2 tab, 3 eyelet; for facets
     the group tag) and ``region_index`` (the bond or node number), so a ParaView threshold picks
@@ -131,10 +133,13 @@ def write_xdmf(path, part) -> list[Path]:
             kind = np.array([kinds.index(k) for k, _ in ki], dtype=np.int32)
             index = np.array([i for _, i in ki], dtype=np.int32)
         names.update({("facet " if is_facet else "") + str(t): n for t, n in region_names(tags).items()})
-        m = meshio.Mesh(pts, [(ctype, cells)], cell_data={"region": [tags.astype(np.int32)], "region_kind": [kind],
-                                                          "region_index": [index]})
         tmp = p.with_name(f".tmp-{p.name}")
-        meshio.write(tmp, m, file_format="xdmf")
+        # a one-step temporal collection: ParaView/pyvista (VTK's XDMF reader) want a time value, which
+        # meshio's plain XDMF lacks; meshio reads it back with meshio.xdmf.TimeSeriesReader. meshio 5.3
+        # opens the HDF5 file relative to the working directory (not the XDMF's), hence the chdir.
+        with contextlib.chdir(tmp.parent), meshio.xdmf.TimeSeriesWriter(tmp.name) as w:
+            w.write_points_cells(pts, [(ctype, cells)])
+            w.write_data(0.0, cell_data={"region": [tags.astype(np.int32)], "region_kind": [kind], "region_index": [index]})
         os.replace(tmp, p)
         h5 = tmp.with_suffix(".h5")
         if h5.exists():  # meshio names the heavy data after the XDMF file: keep the pair together

@@ -273,7 +273,7 @@ def calibrate(task: Task, fitted, held_out=(), rcond: float = RCOND) -> Calibrat
         states_fitted=[s.name for s in fitted], states_held_out=[s.name for s in held_out], misfit=misfit,
         per_state=per_state, bounds_widened=widened,
         fit_info={"noise_note": noise_note, "n_data": int(n_data), "rank": rank, "gauss_newton_iterations": int(it), "gauss_newton_steps": accepted,
-                  "lbfgsb_iterations": start["iterations"], "lbfgsb_converged": start["converged"],
+                  "lbfgsb_iterations": start.iterations, "lbfgsb_converged": start.converged,
                   "noise_sigma_m": None if measured_noise else float(np.sqrt(sigma2)) if np.isfinite(sigma2) else None,
                   "rcond": rcond, "null_share_limit": NULL_SHARE, "max_rel_std": MAX_REL_STD,
                   "width_bounds_m_original": [float(lo), float(hi)], "width_bounds_m_written": bounds.tolist()})

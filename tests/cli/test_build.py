@@ -34,15 +34,17 @@ def test_build_3d_writes_every_file(tmp_path):
     assert s["mass_g"] == pytest.approx(s["volume_mm3"] * 1.145e-3, rel=1e-9)
     stl = trimesh.load(out / "part.stl", file_type="stl")
     assert s["triangles"] == len(stl.faces) and stl.is_watertight
-    m = meshio.read(out / "mesh.xdmf")   # XDMF + HDF5, written by meshio
-    assert m.cells[0].type == "tetra" and len(m.cells[0].data) == s["elements"] > 1000
-    tags = np.asarray(m.cell_data["region"][0])
+    with meshio.xdmf.TimeSeriesReader(out / "mesh.xdmf") as reader:   # XDMF + HDF5, written by meshio
+        _, cells = reader.read_points_cells()
+        _, _, cell_data = reader.read_data(0)
+    assert cells[0].type == "tetra" and len(cells[0].data) == s["elements"] > 1000
+    tags = np.asarray(cell_data["region"][0])
     assert set(tags.tolist()) == {1 + i for i in range(28)} | {1_000_001 + j for j in range(14)}
-    kind, index = np.asarray(m.cell_data["region_kind"][0]), np.asarray(m.cell_data["region_index"][0])
+    kind, index = np.asarray(cell_data["region_kind"][0]), np.asarray(cell_data["region_index"][0])
     assert np.array_equal(np.where(kind == 0, 1 + index, 1_000_001 + index), tags)
     names = json.loads((out / "mesh_regions.json").read_text())["tags"]
     assert names["1000013"] == "hub_12" and names["1"] == "bond_0"
-    grid = pv.read(out / "mesh.xdmf")    # ParaView's reader (VTK) opens it too
+    grid = pv.read(out / "mesh.xdmf")[0]   # ParaView's reader (VTK) opens it too: one time step
     assert grid.n_cells == s["elements"] and "region" in grid.cell_data
     msh = (out / "mesh.msh").read_text()
     for name in ('"bond_0"', '"bond_27"', '"hub_13"', '"clamp"', '"load_port"', '"output_port"'):
