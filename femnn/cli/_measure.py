@@ -10,7 +10,6 @@ line) and nothing is written.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 
 def add_args(p):
@@ -72,9 +71,9 @@ def run(args) -> int:
                               sample=args.sample)
     written, cmp = M.write_outputs(args.out, task, an)
     m = an.measurement
-    for name, s in m.states.items():
-        import numpy as np
+    import numpy as np
 
+    for name, s in m.states.items():
         say(f"{name}: max |u| {np.max(np.linalg.norm(s.u_m, axis=1)) * 1e3:.3f} mm over {s.n_photos} photo(s)")
     if "accuracy" in cmp:
         say(f"gradient accuracy vs bar model {cmp['accuracy']:.3f}, sign agreement {100 * cmp['sign_agreement']:.0f} %, "

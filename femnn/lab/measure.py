@@ -16,7 +16,6 @@ Every check happens before anything is written: a refused photo leaves ``--out``
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,9 +133,14 @@ def analyse_reference(task, path, progress=None):
         raise InputError(src, "hubs", f"{len(blobs.centres_px)} round hubs found, of which only {int(matched.sum())} fit the "
                          f"layout of network {net.name!r} ({n} nodes); is it a photo of another network?")
     R = float(np.median(blobs.radii_px[assign[matched]]))
-    if not matched.all():
-        raise InputError(src, "hubs", f"{_nodes_list(np.flatnonzero(~matched))} not found near its expected place; "
-                         "is it hidden or out of focus?")
+    missing = np.flatnonzero(~matched)
+    if missing.size >= 3:
+        raise InputError(src, "hubs", f"only {int(matched.sum())} of the {n} hubs of network {net.name!r} found "
+                         f"({_nodes_list(missing)} missing); is it a photo of another network, or is part of it outside "
+                         "the picture?")
+    if missing.size:
+        raise InputError(src, "hubs", f"{_nodes_list(missing)} not found near {'its' if missing.size == 1 else 'their'} "
+                         "expected place; is it hidden or out of focus?")
     extra = np.setdiff1d(np.arange(len(blobs.centres_px)), assign)
     if extra.size:
         _refuse_extra(src, blobs, extra)
@@ -176,7 +180,8 @@ def analyse_state(task, gray_ref, c_ref, R, Hm, path, shape):
         if missing.size == net.n_nodes or missing.size > 0.6 * net.n_nodes:
             raise InputError(src, "hubs", f"{_nodes_list(missing)} not found near their places in the reference photo; "
                              "is it a photo of another network, or did the camera move?")
-        raise InputError(src, "hubs", f"{_nodes_list(missing)} not found near its expected place; is it hidden or out of focus?")
+        raise InputError(src, "hubs", f"{_nodes_list(missing)} not found near {'its' if missing.size == 1 else 'their'} "
+                         "expected place; is it hidden or out of focus?")
     if extra.size:
         _refuse_extra(src, blobs, extra)
     ref_c, st_c, sig = np.zeros_like(c_ref), np.zeros_like(c_ref), []
@@ -477,7 +482,3 @@ def write_outputs(out_dir, task, an: Analysis, progress=None):
         written.append(out / f"overlay_{name}.png")
     written.append(write_report(out / "report.md", task, an, cmp))
     return written, cmp
-
-
-def _stderr(msg):
-    print(f"femnn measure: {msg}", file=sys.stderr, flush=True)

@@ -38,7 +38,7 @@ def read_photo(path) -> np.ndarray:
     p = Path(path)
     if not p.is_file():
         raise InputError(str(path), "", "no such photo; give a PNG, JPEG or TIFF file")
-    img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+    img = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
     if img is None or img.size == 0:
         raise InputError(str(path), "", "not a readable image (PNG, JPEG or TIFF expected)")
     full = 65535.0 if img.dtype == np.uint16 else 255.0 if img.dtype == np.uint8 else None
@@ -68,7 +68,8 @@ def check_exposure(gray, src: str) -> tuple[float, float]:
 def _otsu(gray) -> float:
     import cv2
 
-    u8 = np.clip(gray * 255, 0, 255).astype(np.uint8)
+    step = max(1, int(np.sqrt(gray.size / 1e6)))  # ~1 Mpx is plenty for a histogram
+    u8 = np.clip(gray[::step, ::step] * 255, 0, 255).astype(np.uint8)
     t, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     return (float(t) + 0.5) / 255
 
@@ -109,10 +110,9 @@ def detect_hubs(gray, radius_px: float | None = None) -> Blobs:
     import cv2
 
     thr = _otsu(gray)
-    mask = (gray < thr).astype(np.uint8)
     # work on a reduced copy for speed (the centres are refined later by fit_hub)
-    f = max(1, int(min(gray.shape) // 1500))
-    m = mask[::f, ::f] if f > 1 else mask
+    f = max(1, int(round(min(gray.shape) / 1000)))
+    m = (gray[::f, ::f] < thr).astype(np.uint8)
     dt = cv2.distanceTransform(m, cv2.DIST_L2, 5)
     k = 7
     dil = cv2.dilate(dt, np.ones((k, k), np.uint8))
@@ -245,6 +245,16 @@ class HubFit:
     n_rays: int
 
 
+def _row_median(A) -> np.ndarray:
+    """Median of each row ignoring NaN (NaN where a row has none); much faster than np.nanmedian."""
+    S = np.sort(A, axis=1)  # NaN sort last
+    k = np.sum(np.isfinite(A), axis=1)
+    r = np.arange(A.shape[0])
+    lo, hi = np.maximum((k - 1) // 2, 0), np.maximum(k // 2, 0)
+    med = 0.5 * (S[r, np.minimum(lo, A.shape[1] - 1)] + S[r, np.minimum(hi, A.shape[1] - 1)])
+    return np.where(k > 0, med, np.nan)
+
+
 def _ray_edges(gray, centre, R):
     """Edge radius per ray (NaN where the ray is not a clean dark->light rim) and the 25-75 % width."""
     th = np.arange(N_RAYS) * (2 * np.pi / N_RAYS)
@@ -255,8 +265,8 @@ def _ray_edges(gray, centre, R):
     delta = max(0.15 * R, 4.0)
     inner = r < R - delta
     outer = (r > R + delta) & (r < R + delta + 0.3 * R)
-    dark = np.nanmedian(P[:, inner], axis=1)
-    light = np.nanmedian(P[:, outer], axis=1)
+    dark = _row_median(P[:, inner])
+    light = _row_median(P[:, outer])
     span = light - dark
     mid = (dark + light) / 2
     ok = np.isfinite(span) & (span > 0.15)
@@ -339,6 +349,6 @@ def track_hub(gray_ref, gray_state, c_ref, c_state0, R):
     b = fit_hub(gray_state, c_state0, a.radius_px, allowed=a.valid)
     if b is None:
         return a, None
-    a2 = fit_hub(gray_ref, a.centre_px, a.radius_px, allowed=b.valid, passes=2)
-    b2 = fit_hub(gray_state, b.centre_px, b.radius_px, allowed=b.valid, passes=2)
+    a2 = fit_hub(gray_ref, a.centre_px, a.radius_px, allowed=b.valid, passes=1)
+    b2 = fit_hub(gray_state, b.centre_px, b.radius_px, allowed=b.valid, passes=1)
     return (a2 or a), (b2 or b)
