@@ -138,6 +138,22 @@ def study(task_name: str, out: Path, epochs=None, lr=None, dims=(2, 3), dims_c=(
     print(table([res]))
 
 
+def eval3d(path: Path, key: str = "c_calibrated"):
+    """fem3d (quick) metrics of the widths ``key`` of a study JSON, written back into it."""
+    from mpi4py import MPI
+
+    from femnn.network import load_task
+    from femnn.report.files import atomic_write_json
+
+    res = json.loads(path.read_text())
+    task = load_task(res["task"])
+    split = _split(task, ROOT / "geometry" / "trained" / res["task"])
+    w = np.asarray(res["widths"][key])
+    res["metrics"][key].update(evaluate(MPI.COMM_WORLD, task, w, split, dims=(3,)))
+    atomic_write_json(path, res)
+    print(table([res]))
+
+
 def _metric(task_name, m):
     """(label, value) of the headline metric of one model's metrics."""
     if task_name in ("behaviour-mse",):
@@ -246,12 +262,16 @@ def main(argv=None):
     s.add_argument("--skip-c", action="store_true", help="only (a) and (b)")
     st = sub.add_parser("step")
     st.add_argument("--out", type=Path)
+    ev = sub.add_parser("eval3d", help="add fem3d (quick) metrics of (c) to DIR/TASK.json")
+    ev.add_argument("json", type=Path)
     tb = sub.add_parser("table")
     tb.add_argument("dir", type=Path)
     a = ap.parse_args(argv)
     if a.cmd == "study":
         study(a.task, a.out, a.epochs, a.lr, tuple(int(d) for d in a.dims.split(",")),
               tuple(int(d) for d in a.dims_c.split(",")), a.adam_eps, a.tag, a.skip_c)
+    elif a.cmd == "eval3d":
+        eval3d(a.json)
     elif a.cmd == "step":
         step(a.out)
     else:
