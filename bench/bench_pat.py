@@ -77,7 +77,8 @@ def evaluate(comm, task, widths, split, dims=(2, 3)) -> dict:
     return out
 
 
-def study(task_name: str, out: Path, epochs=None, lr=None, dims=(2, 3), dims_c=(2,)):
+def study(task_name: str, out: Path, epochs=None, lr=None, dims=(2, 3), dims_c=(2,), adam_eps=None, tag="",
+          skip_c=False):
     from mpi4py import MPI
 
     import femnn.fem as fem
@@ -104,12 +105,19 @@ def study(task_name: str, out: Path, epochs=None, lr=None, dims=(2, 3), dims_c=(
     ff = FemForward(comm, task, 2, fem.FemOptions(quick=True))
     cfg = TrainConfig(epochs=sched["epochs"], learning_rate=sched["lr"], seed=0)
     t0 = time.perf_counter()
-    r = train_pat(task, ff, cfg, split=split, param="box", progress=True)
+    r = train_pat(task, ff, cfg, split=split, param="box", progress=True, adam_eps=adam_eps)
+    res["adam_eps"] = adam_eps
     res["runs"]["b_pat"] = {"seconds": time.perf_counter() - t0, "fem": ff.info(), "history": r.history,
                             "final": r.extra["final"]}
     ff.close()
     res["widths"]["b_pat"] = r.widths_m.tolist()
     res["metrics"]["b_pat"] = evaluate(comm, task, r.widths_m, split, dims)
+    if skip_c:
+        out.mkdir(parents=True, exist_ok=True)
+        from femnn.report.files import atomic_write_json
+
+        atomic_write_json(out / f"{task_name}{tag}.json", res)
+        return
     # (c) bar model calibrated to fem2d
     print(f"[{task_name}] (c) calibrating k(w) on fem2d", file=sys.stderr, flush=True)
     opts = fem.FemOptions(quick=True)
@@ -117,7 +125,8 @@ def study(task_name: str, out: Path, epochs=None, lr=None, dims=(2, 3), dims_c=(
     cal["held_out"] = law_accuracy(comm, task, 2, opts, law, held_out_widths(task.network, w_a, n_random=1))
     cfg_c = TrainConfig(epochs=sched["epochs"] * 10, learning_rate=sched["lr"], seed=0)
     t0 = time.perf_counter()
-    rc = train_pat(task, BarPhysical(task, law), cfg_c, split=split, param="box", law=law, cosine=False)
+    rc = train_pat(task, BarPhysical(task, law), cfg_c, split=split, param="box", law=law, cosine=False,
+                   adam_eps=adam_eps)
     res["runs"]["c_calibrated"] = {"seconds": time.perf_counter() - t0, "calibration": cal,
                                    "final": rc.extra["final"], "history_last": rc.history[-1]}
     res["widths"]["c_calibrated"] = rc.widths_m.tolist()
@@ -125,7 +134,23 @@ def study(task_name: str, out: Path, epochs=None, lr=None, dims=(2, 3), dims_c=(
     out.mkdir(parents=True, exist_ok=True)
     from femnn.report.files import atomic_write_json
 
-    atomic_write_json(out / f"{task_name}.json", res)
+    atomic_write_json(out / f"{task_name}{tag}.json", res)
+    print(table([res]))
+
+
+def eval3d(path: Path, key: str = "c_calibrated"):
+    """fem3d (quick) metrics of the widths ``key`` of a study JSON, written back into it."""
+    from mpi4py import MPI
+
+    from femnn.network import load_task
+    from femnn.report.files import atomic_write_json
+
+    res = json.loads(path.read_text())
+    task = load_task(res["task"])
+    split = _split(task, ROOT / "geometry" / "trained" / res["task"])
+    w = np.asarray(res["widths"][key])
+    res["metrics"][key].update(evaluate(MPI.COMM_WORLD, task, w, split, dims=(3,)))
+    atomic_write_json(path, res)
     print(table([res]))
 
 
@@ -145,7 +170,12 @@ def table(results) -> str:
     names = {"a_bar_trained": "(a) bar-trained", "b_pat": "(b) PAT fem2d", "c_calibrated": "(c) bar-calibrated"}
     for r in results:
         for key, label in names.items():
+            if key not in r["metrics"]:
+                continue
             m = r["metrics"][key]
+            if key == "b_pat":
+                label += f" ({r['schedule']['epochs']} {'it' if r['task'].startswith('behaviour') else 'ep'}, lr {r['schedule']['lr']}" + \
+                    (f", eps {r['adam_eps']:.0e})" if r.get("adam_eps") else ")")
             lab, _ = _metric(r["task"], m["bar"])
             vals = [_metric(r["task"], m[k])[1] if k in m else None for k in ("bar", "fem2d", "fem3d")]
             rows.append(f"| {r['task']} | {lab} | {label} | " + " | ".join("-" if v is None else f"{v:.4f}" for v in vals) + " |")
@@ -227,14 +257,21 @@ def main(argv=None):
     s.add_argument("--lr", type=float)
     s.add_argument("--dims", default="2,3", help="FEM dimensions evaluated for (a) and (b)")
     s.add_argument("--dims-c", default="2", help="FEM dimensions evaluated for (c)")
+    s.add_argument("--adam-eps", type=float, help="Adam's epsilon (default 1.5e-8)")
+    s.add_argument("--tag", default="", help="suffix of the output JSON name")
+    s.add_argument("--skip-c", action="store_true", help="only (a) and (b)")
     st = sub.add_parser("step")
     st.add_argument("--out", type=Path)
+    ev = sub.add_parser("eval3d", help="add fem3d (quick) metrics of (c) to DIR/TASK.json")
+    ev.add_argument("json", type=Path)
     tb = sub.add_parser("table")
     tb.add_argument("dir", type=Path)
     a = ap.parse_args(argv)
     if a.cmd == "study":
         study(a.task, a.out, a.epochs, a.lr, tuple(int(d) for d in a.dims.split(",")),
-              tuple(int(d) for d in a.dims_c.split(",")))
+              tuple(int(d) for d in a.dims_c.split(",")), a.adam_eps, a.tag, a.skip_c)
+    elif a.cmd == "eval3d":
+        eval3d(a.json)
     elif a.cmd == "step":
         step(a.out)
     else:

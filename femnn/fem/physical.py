@@ -287,7 +287,9 @@ def train_physics_aware(comm, task: Task, config, *, forward: str, backward: str
         ``"bar-calibrated"`` (the bar model with the stiffness law fitted to ``calibrate_on``'s FEM,
         at bar speed; the FEM runs only for the calibration and its held-out check)
     backward : ``"bar"`` (the PAT estimator) or ``"fem"`` (the FEM's exact ∂L/∂s chained to widths)
-    param : ``"box"`` (default: projected Adam in width space) or ``"sigmoid"``
+    param : ``"box"`` (default: projected Adam in width space, with Adam's ε = 1e-300 so that
+        its step stays normalised for MSE losses in m², whose width gradients fall below the default
+        ε = 1.5e-8; docs/pat.md measures the difference) or ``"sigmoid"`` (femnn train's map and ε)
     calibration_file : where the calibration is kept (JSON); reused when ``resume`` and present
 
     Returns the :class:`~femnn.train.TrainResult` of :func:`femnn.train.pat.train_pat`, with
@@ -312,6 +314,7 @@ def train_physics_aware(comm, task: Task, config, *, forward: str, backward: str
     if calibrate_on not in ("fem2d", "fem3d"):
         raise InputError("--calibrate-on", "", f"{calibrate_on!r}; expected fem2d or fem3d")
     param = param or "box"
+    adam_eps = 1e-300 if param == "box" else None
     w0 = task.network.widths_m
     settings = {"forward": forward, "fem_quick": opts.quick, "fem_degree": opts.degree}
     info: dict = {"forward": forward, "backward": backward, "param": param}
@@ -333,11 +336,12 @@ def train_physics_aware(comm, task: Task, config, *, forward: str, backward: str
         settings["calibrated_on"] = calibrate_on
         info["calibration"] = cal
         res = train_pat(task, physical, config, law=law, param=param, checkpoint=checkpoint, resume=resume,
-                        progress=progress, split=split, cosine=False, settings=settings)
+                        progress=progress, split=split, cosine=False, settings=settings, adam_eps=adam_eps)
     else:
         physical = FemForward(comm, task, int(forward[3]), opts)
         res = train_pat(task, physical, config, param=param, backward="physical" if backward == "fem" else "bar",
-                        checkpoint=checkpoint, resume=resume, progress=progress, split=split, settings=settings)
+                        checkpoint=checkpoint, resume=resume, progress=progress, split=split, settings=settings,
+                        adam_eps=adam_eps)
         info["fem"] = physical.info()
         physical.close()
     info["final"] = res.extra["final"]
