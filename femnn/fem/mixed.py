@@ -215,20 +215,19 @@ class MixedElasticityProblem:
             pc.setType("lu")
             pc.setFactorSolverType("mumps")
         else:
-            # preconditioner matrix: [[A_uu, 0], [0, -μ(1 + μ/λ)/s M_p]] (p̃ units)
-            a_pc = [[self.a_ufl[0][0], None],
-                    [None, -t_c * mu_c * (1 + mu_c * il_c) / s * p * q * ufl.dx]]
-            self._a_pc = jit.form(a_pc)
-            self.P = fpetsc.assemble_matrix(self._a_pc, bcs=self.bcs, kind="mpi")
+            # Schur preconditioner: the scaled pressure mass matrix -μ(1 + μ/λ)/s M_p (p̃ units), given
+            # to fieldsplit as a "user" Schur matrix so that no second copy of A_uu is assembled
+            self._a_pc = jit.form(-t_c * mu_c * (1 + mu_c * il_c) / s * p * q * ufl.dx)
+            self.P = fpetsc.assemble_matrix(self._a_pc, bcs=[self.bc_p])
             self.P.assemble()
-            self.ksp.setOperators(self.A, self.P)
+            self.ksp.setOperators(self.A)
             self.ksp.setType("minres")
             self.ksp.setTolerances(rtol=rtol, atol=0.0, max_it=5000)
             pc.setType("fieldsplit")
             pc.setFieldSplitIS(("u", self.is_u), ("p", self.is_p))
             pc.setFieldSplitType(PETSc.PC.CompositeType.SCHUR)
             pc.setFieldSplitSchurFactType(PETSc.PC.FieldSplitSchurFactType.DIAG)
-            pc.setFieldSplitSchurPreType(PETSc.PC.FieldSplitSchurPreType.A11)
+            pc.setFieldSplitSchurPreType(PETSc.PC.FieldSplitSchurPreType.USER, self.P)
             self.is_u.compose("nearnullspace", self._rigid_modes(nu_own))
             opts = PETSc.Options(PREFIX)
             for k, val in {"fieldsplit_u_ksp_type": "preonly", "fieldsplit_u_pc_type": "gamg",
@@ -292,11 +291,9 @@ class MixedElasticityProblem:
             self.A.assemble()
             if self.P is not None:
                 self.P.zeroEntries()
-                self._fpetsc.assemble_matrix(self.P, self._a_pc, bcs=self.bcs)
+                self._fpetsc.assemble_matrix(self.P, self._a_pc, bcs=[self.bc_p])
                 self.P.assemble()
-                self.ksp.setOperators(self.A, self.P)
-            else:
-                self.ksp.setOperators(self.A)
+            self.ksp.setOperators(self.A)
             self._factor_stale = True
 
     def region_index(self, tags, what="hub") -> np.ndarray:
