@@ -25,7 +25,7 @@ def test_mixed_agrees_with_displacement_p2_at_nu_045(comm, solver):
     2.3 % at 16x2x2 cells (two P2 cells across a bending strip), 0.87 % at 32x4x4. Asserted: < 1.5 %
     on the finer mesh and a drop by more than 2x from the coarse one (P2 bending error ~ h²; the
     observed ratio is 2.65, lowered by the clamp corner singularity). The MINRES + fieldsplit
-    solver gives the LU answer to its tolerance (1e-10 on the preconditioned residual)."""
+    solver gives the LU answer to its tolerance (1e-8 on the true residual)."""
     F = np.array([[0.0, 0.0], [0.01, 0.002]])
     diffs = []
     for n in [(16, 2, 2), (32, 4, 4)]:
@@ -201,7 +201,7 @@ if comm.rank == 0:
 @pytest.mark.parametrize("nu", [0.4999])
 def test_mixed_serial_equals_two_ranks(tmp_path, nu):
     """Hub means and region energies (∂L/∂s) on 1 and 2 MPI ranks agree: 1e-8 relative with MUMPS,
-    1e-6 with MINRES + fieldsplit (its tolerance 1e-10 on the preconditioned residual; the
+    1e-6 with MINRES + fieldsplit (its tolerance 1e-8 on the true residual; the
     preconditioner depends on the partition)."""
     import json
     import subprocess
