@@ -36,7 +36,13 @@ def main(argv=None):
     t0 = time.perf_counter()
     mesh, ct, _ = fem.mesh_task(comm, task, args.dim, fem.FemOptions(quick=args.quick))
     t_mesh = time.perf_counter() - t0
-    rec = linearity_study(comm, task, mesh, ct, args.load_factors, law=args.material)
+    import sys
+
+    def progress(f, r):
+        if comm.rank == 0:
+            print(f"factor {f:g}: Newton {r['its']}, {r['seconds']:.1f} s", file=sys.stderr, flush=True)
+
+    rec = linearity_study(comm, task, mesh, ct, args.load_factors, law=args.material, progress=progress)
     t_total = time.perf_counter() - t0
     if comm.rank:
         return

@@ -14,11 +14,11 @@ usual isochoric Ī1/Ī2 forms, so in the incompressible limit they are the textb
 
 μ = E / (2 (1 + ν)) and λ = E ν / ((1 + ν)(1 - 2 ν)) (3D Lamé constants from the network's E, ν).
 Small-strain limit: with F = I + H, ε = sym H, each W = μ ε:ε + λ/2 (tr ε)² + O(|H|³) when
-μ = 2 C10 (Neo-Hookean: C10 = μ/2), μ = 2 (C10 + C01) (Mooney-Rivlin), μ = 2 C10 (Yeoh); the
-ln J terms make every law stress-free at F = I, and the Λ corrections cancel the (tr ε)²
-contributions of the I2 and (I1 - 3)² terms (2nd derivative of I2 - 3 at F = I adds 4 C01 (tr ε)²/2·...,
-of (I1 - 3)² adds 8 C20 (tr ε)²/2), so the linearised law is Hooke's with the same E and ν as the
-linear FEM (checked numerically in tests/fem/test_hyperelastic.py).
+μ = 2 C10 (Neo-Hookean: C10 = μ/2), μ = 2 (C10 + C01) (Mooney-Rivlin), μ = 2 C10 (Yeoh). The
+ln J terms make every law stress-free at F = I. Without the Λ corrections the linearised λ would
+be λ + 4 C01 (Mooney-Rivlin: I2 - 3 = 4 tr E + 2 (tr E)² - 2 tr E², E = (C - I)/2) and λ + 8 C20
+(Yeoh: (I1 - 3)² = 4 (tr E)²); Λ removes them. So the linearised law is Hooke's with the same E
+and ν as the linear FEM (tests/fem/test_hyperelastic.py: ε_x = P/E and -ε_y/ε_x = ν to 1e-4).
 
 Material coefficients. femnn has no measured hyperelastic data for Agilus30 and cites none: the
 defaults reproduce only the small-strain E and ν of the network file (E = 0.55 MPa, ν = 0.49 for
