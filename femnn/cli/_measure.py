@@ -26,6 +26,9 @@ def add_args(p):
     p.add_argument("--sample", type=int, default=0, help="data-set tasks: the sample whose load the forward photo shows")
     p.add_argument("--adjoint-scale", type=float, default=1.0, help="the adjoint photo shows this many times -dL/du "
                    "(e.g. the render's adjoint_scale); used for the recorded load_N and the bar comparison")
+    p.add_argument("--fem", type=int, choices=(2, 3), help="also compare with the FEM of the printed part (2D or 3D) "
+                   "under the same loads (one factorisation for every state)")
+    p.add_argument("--fem-quick", action="store_true", help="with --fem: coarse mesh")
     p.add_argument("--out", required=True, help="output directory")
 
 
@@ -69,7 +72,17 @@ def run(args) -> int:
             raise InputError("--state", "", "missing: give at least one NAME=PHOTO, e.g. --state forward=forward.png")
         an = M.measure_photos(task, args.reference, states, progress=say, adjoint_scale=args.adjoint_scale,
                               sample=args.sample)
-    written, cmp = M.write_outputs(args.out, task, an)
+    fem = None
+    if args.fem:
+        import dolfinx_solver  # noqa: F401  (the wheel's MPI before mpi4py)
+        from mpi4py import MPI
+
+        import femnn.fem as F
+
+        say(f"FEM {args.fem}D of the part under the measured states' loads ...")
+        fem = {"name": f"fem{args.fem}d", "states": M.fem_states(MPI.COMM_SELF, task, an.measurement, args.fem,
+                                                                  F.FemOptions(quick=args.fem_quick))}
+    written, cmp = M.write_outputs(args.out, task, an, fem=fem)
     m = an.measurement
     import numpy as np
 
@@ -78,5 +91,9 @@ def run(args) -> int:
     if "accuracy" in cmp:
         say(f"gradient accuracy vs bar model {cmp['accuracy']:.3f}, sign agreement {100 * cmp['sign_agreement']:.0f} %, "
             f"Spearman {cmp['spearman']:.3f}")
+    if "accuracy" in cmp.get("fem", {}):
+        f = cmp["fem"]
+        say(f"gradient accuracy vs {f['name']} {f['accuracy']:.3f}, sign agreement {100 * f['sign_agreement']:.0f} %, "
+            f"Spearman {f['spearman']:.3f}")
     print("\n".join(str(p) for p in written))
     return 0

@@ -32,6 +32,8 @@ def add_args(p):
     p.add_argument("--train-fraction", type=float, help="fraction of samples used for training (default 0.7)")
     p.add_argument("--max-iter", type=int, help="iteration cap of single-load tasks")
     p.add_argument("--split", type=Path, help="JSON file with 'train', 'test' (0-based rows) and optional 'shuffles' to replay a recorded run")
+    p.add_argument("--network", help="train this network file instead of the task's own (same nodes and bonds, e.g. "
+                   "the calibrated twin of `femnn calibrate`: its effective widths, bounds and material)")
     p.add_argument("--init", help="start from these widths: a `femnn train` output directory or a widths JSON file (retraining, task switch)")
     p.add_argument("--remove-bond", type=int, action="append", default=[], metavar="I", help="remove bond I (network bond order) before training; repeatable (damage)")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out (same settings) to the same result as an uninterrupted run")
@@ -87,9 +89,31 @@ def refuse_mechanism(task, removed) -> None:
                          f"freely: [{shown}]); add bonds or fixed nodes")
 
 
+def same_layout_network(task, path):
+    """The network file ``path`` for ``task``: refused (naming --network) unless it has the task's nodes and
+    the same bonds (as node pairs, any order: its bond order is then used)."""
+    import numpy as np
+
+    from femnn.errors import InputError
+    from femnn.network import load_network
+
+    net = load_network(path)
+    ref = task.network
+    if net.nodes_m.shape != ref.nodes_m.shape or not np.allclose(net.nodes_m, ref.nodes_m, rtol=1e-9, atol=1e-12):
+        raise InputError("--network", str(path), f"its {net.n_nodes} nodes are not the task's network's "
+                         f"({ref.n_nodes} nodes of {ref.name!r}); give a network of the same layout")
+    pairs = lambda b: {tuple(sorted(map(int, e))) for e in b}  # noqa: E731
+    if pairs(net.bonds) != pairs(ref.bonds) or not np.array_equal(np.sort(net.fixed), np.sort(ref.fixed)):
+        raise InputError("--network", str(path), "its bonds or fixed nodes differ from the task's network; give a "
+                         "network of the same layout (e.g. the network.toml that `femnn calibrate` wrote)")
+    return net
+
+
 def run(args) -> int:
     out: Path = prepare_out(args.out, "--out", args.force)          # a file or unwritable place costs nothing
     task = load_task(args.task)
+    if args.network:
+        task = task.with_network(same_layout_network(task, args.network))
     removed = []
     if args.init:
         task, removed = apply_run_widths(task, args.init)

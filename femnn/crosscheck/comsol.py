@@ -106,7 +106,12 @@ def read_comsol_text(path) -> ComsolData:
         raise InputError(src, "% Dimension", f"{dim}; expected 2 or 3")
     if cols[:dim] != ["x", "y", "z"][:dim]:
         raise InputError(src, "columns", f"the first columns are {cols[:dim]}, expected the coordinates {['x', 'y', 'z'][:dim]}")
-    lu = header.get("length unit", "m")
+    if "length unit" not in header:
+        # COMSOL writes coordinates in the model's length unit (mm in most printed-part models): guessing
+        # metres would scale the part by 1000 and match no hub; say what is missing instead
+        raise InputError(src, "% Length unit", "missing: the file does not say the unit of its coordinates; export it "
+                         "from COMSOL with the header on, or add a line '% Length unit:  mm' (or m) above the columns")
+    lu = header["length unit"]
     if lu not in LENGTH:
         raise InputError(src, "% Length unit", f"{lu!r} is not a length unit femnn knows ({', '.join(LENGTH)})")
     data = []

@@ -342,8 +342,33 @@ def measure_tracks(task, path, unit="px", px_per_mm=None, adjoint_scale=1.0, sam
 
 
 # ---------------------------------------------------------------------------------- report, overlays
-def model_comparison(task, m: Measurement) -> dict:
-    """Bar-model displacements/elongations for the measured states with known loads, and the gradient."""
+def fem_states(comm, task, m: Measurement, dim: int, opts=None) -> dict:
+    """The FEM of the printed part under every measured state's load (one mesh, one factorisation, one
+    solve per state): hub-mean displacements u_m (n_nodes, 2) and elongations e_m = C u per state."""
+    import femnn.fem as fem
+    from femnn.bars import BarModel
+
+    names = [k for k, s in m.states.items() if s.load_N is not None]
+    if not names:
+        return {}
+    opts = opts or fem.FemOptions(quick=True)
+    mesh, tags, _ = fem.mesh_task(comm, task, dim, opts)
+    prob = fem.make_problem(comm, task, mesh, tags, degree=opts.degree, solver=opts.solver, formulation=opts.formulation)
+    U = fem.solve_loads(comm, prob, np.stack([np.asarray(m.states[k].load_N) for k in names]), task.network.n_nodes)
+    bm = BarModel(task.network)
+    return {k: {"u_m": U[i], "e_m": bm.elongations(U[i])} for i, k in enumerate(names)}
+
+
+def _gradient_scores(g, gm) -> dict:
+    from scipy.stats import spearmanr
+
+    return {"accuracy": float(1 - np.linalg.norm(g - gm) / np.linalg.norm(gm)),
+            "sign_agreement": float(np.mean(np.sign(g) == np.sign(gm))), "spearman": float(spearmanr(g, gm).statistic)}
+
+
+def model_comparison(task, m: Measurement, fem: dict | None = None) -> dict:
+    """Bar-model displacements/elongations for the measured states with known loads, and the gradient;
+    with ``fem`` (:func:`fem_states`) the same against the FEM of the part under ``fem["name"]``."""
     from scipy.stats import spearmanr
 
     from femnn.bars import BarModel
@@ -356,6 +381,15 @@ def model_comparison(task, m: Measurement) -> dict:
             continue
         u = fac.solve(np.asarray(s.load_N))
         out["states"][name] = {"u_m": u, "e_m": bm.elongations(u)}
+    if fem:
+        out["fem"] = {"name": fem["name"], "states": fem["states"]}
+        for name, st in fem["states"].items():
+            d = m.states[name].u_m - st["u_m"]
+            st["rms_m"] = float(np.sqrt(np.mean(np.sum(d ** 2, 1))))
+        if m.gradient_m2 is not None and {"forward", "adjoint"} <= set(fem["states"]):
+            gf = fem["states"]["adjoint"]["e_m"] * fem["states"]["forward"]["e_m"]
+            out["fem"]["gradient_m2"] = gf
+            out["fem"].update(_gradient_scores(m.gradient_m2, gf))
     g = m.gradient_m2
     if g is not None and {"forward", "adjoint"} <= set(out["states"]):
         gm = out["states"]["adjoint"]["e_m"] * out["states"]["forward"]["e_m"]
@@ -404,6 +438,10 @@ def write_report(path, task, an: Analysis, cmp: dict):
             d = s.u_m - model["u_m"]
             L += ["", f"Measured - bar: RMS {np.sqrt(np.mean(np.sum(d ** 2, 1))) * 1e6:.1f} µm over the nodes "
                   f"(bar load: {'the task load' if name == 'forward' else '-∂L/∂ū at the measured forward output'})."]
+        fem = cmp.get("fem", {}).get("states", {}).get(name)
+        if fem:
+            L += [f"Measured - {cmp['fem']['name']} (the FEM of the printed part, same load): RMS "
+                  f"{fem['rms_m'] * 1e6:.1f} µm over the nodes."]
         lin = task.network.unit_vectors
         e_lin = np.sum((s.u_m[m.bonds[:, 1]] - s.u_m[m.bonds[:, 0]]) * lin, axis=1)
         L += ["", "| bond | nodes | elongation (µm) | linearised (u_j - u_i)·n (µm) |" + (" bar (µm) |" if model else ""),
@@ -430,6 +468,10 @@ def write_report(path, task, an: Analysis, cmp: dict):
                          f"{cmp['gradient_model_m2'][i] * 1e12:.1f} |")
         else:
             L += ["| bond | measured (µm²) |", "|---|---|"] + [f"| {i} | {g[i] * 1e12:.1f} |" for i in range(len(g))]
+        if "accuracy" in cmp.get("fem", {}):
+            f = cmp["fem"]
+            L += ["", f"Against {f['name']} (the FEM of the printed part): accuracy 1 - ||g_meas - g_FEM|| / ||g_FEM|| = "
+                  f"**{f['accuracy']:.3f}**; sign agreement {100 * f['sign_agreement']:.0f} %; Spearman {f['spearman']:.3f}."]
         L.append("")
     L += ["Elongation = change of hub-centre distance (as the paper measured); the linearised column is what the "
           "bar model's gradient uses; they differ by the rotation term |Δu⊥|²/(2l).", ""]
@@ -468,13 +510,14 @@ def write_overlay(path, photo_path, hub_ref_px, hub_state_px, radius_px, title="
     write_png(path, img[..., ::-1])
 
 
-def write_outputs(out_dir, task, an: Analysis, progress=None):
-    """measurement.json, report.md, overlay_<state>.png (only after every check passed)."""
+def write_outputs(out_dir, task, an: Analysis, progress=None, fem: dict | None = None):
+    """measurement.json, report.md, overlay_<state>.png (only after every check passed); ``fem``: FEM
+    states (:func:`fem_states`) to compare with besides the bar model."""
     from femnn.lab.measurement import write_measurement
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cmp = model_comparison(task, an.measurement)
+    cmp = model_comparison(task, an.measurement, fem)
     written = [write_measurement(out / "measurement.json", an.measurement)]
     for name, prs in an.photos.items():
         pr = prs[0]

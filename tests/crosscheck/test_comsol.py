@@ -53,6 +53,7 @@ def test_roundtrip_own_writer(tmp_path):
     (lambda s: s.replace("% Nodes:              3", "% Nodes:              4"), "% Nodes", "declares 4 nodes"),
     (lambda s: s.replace("12.5\n", "\n"), "line 10", "6 values for 7 columns"),
     (lambda s: s.replace("% Length unit:        mm", "% Length unit:        furlong"), "% Length unit", "furlong"),
+    (lambda s: s.replace("% Length unit:        mm\n", ""), "% Length unit", "missing"),
     (lambda s: s.replace("12.5", "NaN"), "row 1", "not finite"),
 ])
 def test_bad_comsol_files(tmp_path, edit, field, words):
