@@ -43,7 +43,42 @@ def _lame(E, nu, plane_stress):
     return mu, lam
 
 
-class ElasticityProblem:
+class RegionReductions:
+    """Region bookkeeping and hub means shared by every elasticity problem on a tagged part mesh
+    (:class:`ElasticityProblem`, :class:`femnn.fem.mixed.MixedElasticityProblem`). Needs ``comm``,
+    ``tag_values``, ``measure``, ``_cell_region``, ``n_owned``, ``gdim``, ``_p1``, ``_cell_u`` and
+    ``_fpetsc`` set by the subclass's constructor."""
+
+    def region_index(self, tags, what="hub") -> np.ndarray:
+        """Compact region indices of cell tags; ValueError unless every tag names a non-empty region."""
+        tags = np.atleast_1d(np.asarray(tags, dtype=np.int64))
+        idx = np.searchsorted(self.tag_values, tags)
+        for t, k in zip(tags, idx):
+            if k >= self.tag_values.size or self.tag_values[k] != t or self.measure[k] <= 0:
+                shown = self.tag_values[self.measure > 0]
+                raise ValueError(f"{what} region with cell tag {t} is empty or missing in the mesh "
+                                 f"(tags present: {shown[:20].tolist()}{' ...' if shown.size > 20 else ''})")
+        return idx
+    def check_tags(self, tags, what="hub"):
+        """Raise ValueError unless every tag names a non-empty region of the mesh."""
+        self.region_index(list(tags), what)
+    def hub_means(self, u_fn, n_nodes, hub_tag) -> np.ndarray:
+        """ū_j = (1/|H_j|) ∫_{H_j} u dx for every node (collective) -> (n_nodes, 2)."""
+        from petsc4py import PETSc
+
+        self._p1.x.array[:] = u_fn.x.array
+        vec = self._fpetsc.assemble_vector(self._cell_u)
+        vec.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        per_cell = vec.array_r[: self.n_owned * self.gdim].reshape(-1, self.gdim).copy()
+        vec.destroy()
+        idx = self.region_index([hub_tag(j) for j in range(n_nodes)], "hub")
+        sums = np.zeros((self.measure.size, self.gdim))  # same size on every rank (global tag set)
+        np.add.at(sums, self._cell_region, per_cell)
+        sums = self.comm.allreduce(sums)
+        return sums[idx, :2] / self.measure[idx][:, None]
+
+
+class ElasticityProblem(RegionReductions):
     """Assembles K once on ``mesh`` and factorises it once; solves any number of hub load cases.
 
     Parameters
@@ -213,21 +248,6 @@ class ElasticityProblem:
             self.ksp.setOperators(self.A)
             self._factor_stale = True
 
-    def region_index(self, tags, what="hub") -> np.ndarray:
-        """Compact region indices of cell tags; ValueError unless every tag names a non-empty region."""
-        tags = np.atleast_1d(np.asarray(tags, dtype=np.int64))
-        idx = np.searchsorted(self.tag_values, tags)
-        for t, k in zip(tags, idx):
-            if k >= self.tag_values.size or self.tag_values[k] != t or self.measure[k] <= 0:
-                shown = self.tag_values[self.measure > 0]
-                raise ValueError(f"{what} region with cell tag {t} is empty or missing in the mesh "
-                                 f"(tags present: {shown[:20].tolist()}{' ...' if shown.size > 20 else ''})")
-        return idx
-
-    def check_tags(self, tags, what="hub"):
-        """Raise ValueError unless every tag names a non-empty region of the mesh."""
-        self.region_index(list(tags), what)
-
     def stress(self, w):
         """Physical Cauchy stress s σ(w) (UFL; plane stress in 2D)."""
         return self.s * self._sigma(w)
@@ -289,21 +309,6 @@ class ElasticityProblem:
                                f"> {self.max_residual:.0e}: K is singular (a mechanism, or no clamped hub?)")
         out.x.scatter_forward()
         return out
-
-    def hub_means(self, u_fn, n_nodes, hub_tag) -> np.ndarray:
-        """ū_j = (1/|H_j|) ∫_{H_j} u dx for every node (collective) -> (n_nodes, 2)."""
-        from petsc4py import PETSc
-
-        self._p1.x.array[:] = u_fn.x.array
-        vec = self._fpetsc.assemble_vector(self._cell_u)
-        vec.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-        per_cell = vec.array_r[: self.n_owned * self.gdim].reshape(-1, self.gdim).copy()
-        vec.destroy()
-        idx = self.region_index([hub_tag(j) for j in range(n_nodes)], "hub")
-        sums = np.zeros((self.measure.size, self.gdim))  # same size on every rank (global tag set)
-        np.add.at(sums, self._cell_region, per_cell)
-        sums = self.comm.allreduce(sums)
-        return sums[idx, :2] / self.measure[idx][:, None]
 
     def region_energy(self, u_fn, v_fn, tags_of_interest) -> np.ndarray:
         """t ∫_{region} σ(u):ε(v) dx for each tag in ``tags_of_interest`` (collective)."""

@@ -55,7 +55,7 @@ import weakref
 
 import numpy as np
 
-from femnn.fem.elasticity import _land_op
+from femnn.fem.elasticity import RegionReductions, _land_op
 
 PREFIX = "femnn_mixed_"
 
@@ -76,7 +76,7 @@ def mixed_lame(youngs_modulus_Pa, poisson_ratio, tdim, plane="stress"):
     return mu, (1 + nu) * (1 - 2 * nu) / (E * nu)
 
 
-class MixedElasticityProblem:
+class MixedElasticityProblem(RegionReductions):
     """Taylor-Hood P_k-P_{k-1} elasticity; assembled once, factorised once, many hub load cases.
 
     Parameters (as :class:`femnn.fem.elasticity.ElasticityProblem`)
@@ -296,20 +296,6 @@ class MixedElasticityProblem:
             self.ksp.setOperators(self.A)
             self._factor_stale = True
 
-    def region_index(self, tags, what="hub") -> np.ndarray:
-        """Compact region indices of cell tags; ValueError unless every tag names a non-empty region."""
-        tags = np.atleast_1d(np.asarray(tags, dtype=np.int64))
-        idx = np.searchsorted(self.tag_values, tags)
-        for t, k in zip(tags, idx):
-            if k >= self.tag_values.size or self.tag_values[k] != t or self.measure[k] <= 0:
-                shown = self.tag_values[self.measure > 0]
-                raise ValueError(f"{what} region with cell tag {t} is empty or missing in the mesh "
-                                 f"(tags present: {shown[:20].tolist()}{' ...' if shown.size > 20 else ''})")
-        return idx
-
-    def check_tags(self, tags, what="hub"):
-        self.region_index(list(tags), what)
-
     def region_measure(self, tag) -> float:
         return float(self.measure[self.region_index([tag], "region")[0]])
 
@@ -416,21 +402,6 @@ class MixedElasticityProblem:
         out.x.scatter_forward()
         pt.x.scatter_forward()
         return out
-
-    def hub_means(self, u_fn, n_nodes, hub_tag) -> np.ndarray:
-        """ū_j = (1/|H_j|) ∫_{H_j} u dx for every node (collective) -> (n_nodes, 2)."""
-        from petsc4py import PETSc
-
-        self._p1.x.array[:] = u_fn.x.array
-        vec = self._fpetsc.assemble_vector(self._cell_u)
-        vec.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-        per_cell = vec.array_r[: self.n_owned * self.gdim].reshape(-1, self.gdim).copy()
-        vec.destroy()
-        idx = self.region_index([hub_tag(j) for j in range(n_nodes)], "hub")
-        sums = np.zeros((self.measure.size, self.gdim))
-        np.add.at(sums, self._cell_region, per_cell)
-        sums = self.comm.allreduce(sums)
-        return sums[idx, :2] / self.measure[idx][:, None]
 
     def region_energy(self, u_fn, v_fn, tags_of_interest) -> np.ndarray:
         """t ∫_{region} [2μ ε(u):ε(v) + μ² p̃_u p̃_v / (s² λ)] dx per tag (collective): w_vᵀ (∂A/∂s) w_u,
