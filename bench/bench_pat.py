@@ -108,7 +108,7 @@ def study(task_name: str, out: Path, epochs=None, lr=None, dims=(2, 3), dims_c=(
     r = train_pat(task, ff, cfg, split=split, param="box", progress=True, adam_eps=adam_eps)
     res["adam_eps"] = adam_eps
     res["runs"]["b_pat"] = {"seconds": time.perf_counter() - t0, "fem": ff.info(), "history": r.history,
-                            "final": r.extra["final"]}
+                            "final": r.final}
     ff.close()
     res["widths"]["b_pat"] = r.widths_m.tolist()
     res["metrics"]["b_pat"] = evaluate(comm, task, r.widths_m, split, dims)
@@ -128,7 +128,7 @@ def study(task_name: str, out: Path, epochs=None, lr=None, dims=(2, 3), dims_c=(
     rc = train_pat(task, BarPhysical(task, law), cfg_c, split=split, param="box", law=law, cosine=False,
                    adam_eps=adam_eps)
     res["runs"]["c_calibrated"] = {"seconds": time.perf_counter() - t0, "calibration": cal,
-                                   "final": rc.extra["final"], "history_last": rc.history[-1]}
+                                   "final": rc.final, "history_last": rc.history[-1]}
     res["widths"]["c_calibrated"] = rc.widths_m.tolist()
     res["metrics"]["c_calibrated"] = evaluate(comm, task, rc.widths_m, split, dims_c)
     out.mkdir(parents=True, exist_ok=True)

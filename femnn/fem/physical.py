@@ -28,6 +28,7 @@ bar model comes to the FEM at widths it was not fitted at.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -344,6 +345,5 @@ def train_physics_aware(comm, task: Task, config, *, forward: str, backward: str
                         adam_eps=adam_eps)
         info["fem"] = physical.info()
         physical.close()
-    info["final"] = res.extra["final"]
-    res.extra["physical"] = info
-    return res
+    info["final"] = res.final
+    return dataclasses.replace(res, physical=info)

@@ -31,8 +31,8 @@ def _stage(stage: Path, res, removed, plots: bool) -> None:
     task = res.task
     net = task.network
     atomic_write_json(stage / "history.json", res.history)
-    if res.extra.get("physical") is not None:   # physics-aware training: the FEM's own per-step record
-        atomic_write_json(stage / "fem_history.json", res.extra["physical"])
+    if res.physical is not None:   # physics-aware training: the FEM's own per-step record
+        atomic_write_json(stage / "fem_history.json", res.physical)
     atomic_write_json(stage / "widths.json", {
         "task": task.name, "network": net.name, "bonds": net.bonds, "widths_m": res.widths_m,
         "k_N_per_m": res.k_N_per_m, "width_bounds_m": net.width_bounds_m, "removed_bonds": removed,
@@ -43,7 +43,7 @@ def _stage(stage: Path, res, removed, plots: bool) -> None:
     atomic_write_text(stage / "network.toml", f"# trained on task {task.name!r} by femnn train\n" + network_to_toml(trained))
     summary = {"task": task.name, "task_file": task.source, "settings": res.settings, "stopped_by": res.stopped_by,
                "epochs": len(res.history), "seconds": res.seconds, "final": res.history[-1] if res.history else None,
-               "removed_bonds": removed, "versions": versions(), "fingerprint": res.extra.get("fingerprint")}
+               "removed_bonds": removed, "versions": versions(), "fingerprint": res.fingerprint}
     atomic_write_json(stage / "summary.json", summary)
     if plots:
         from femnn.report.plots import plot_history, plot_network
@@ -57,6 +57,8 @@ def write_train_run(out, res, removed=(), plots: bool = True) -> Path:
     """Write the run ``res`` (a :class:`femnn.train.TrainResult`) into ``out`` (see the module docstring)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob(".staging-*"):   # left by a run killed while writing (the caller holds --out's lock)
+        shutil.rmtree(old, ignore_errors=True)
     stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
     try:
         _stage(stage, res, list(removed), plots)

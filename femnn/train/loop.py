@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -89,9 +89,13 @@ class TrainConfig:
 SETTINGS = "training settings"
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainResult:
-    """Final widths (m) and spring constants (N/m), per-epoch history, split and resolved settings."""
+    """Final widths (m) and spring constants (N/m), per-epoch history, split and resolved settings.
+
+    ``fingerprint``: the hash of task, settings and start that ``--resume`` and ``--force`` compare;
+    ``final``: physics-aware training's metrics at the final widths (physical and bar model);
+    ``physical``: its forward model's record (FEM sizes, phase timings; written as fem_history.json)."""
 
     task: Task
     widths_m: np.ndarray
@@ -101,7 +105,15 @@ class TrainResult:
     split: dict | None = None
     stopped_by: str = "epochs"
     seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
+    fingerprint: str | None = None
+    final: dict | None = None
+    physical: dict | None = None
+
+    def __post_init__(self):
+        for name in ("widths_m", "k_N_per_m"):
+            a = np.array(getattr(self, name), dtype=float)
+            a.flags.writeable = False
+            object.__setattr__(self, name, a)
 
 
 class Progress:
@@ -209,6 +221,13 @@ def _save_checkpoint(path: Path, **arrays):
         raise
 
 
+def remove_stale_checkpoint_temps(path: Path) -> None:
+    """Drop temporary files of :func:`_save_checkpoint` that a run killed mid-write left beside ``path``
+    (called when a run starts; the CLI holds the directory's lock, so no live writer owns them)."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
 _CHECKPOINT_KEYS = ("theta", "history", "epoch", "k_prev", "fingerprint", "finished", "adam_m", "adam_v", "adam_t")
 
 
@@ -290,6 +309,8 @@ def train(task: Task, config: TrainConfig = TrainConfig(), *, init_widths_m=None
     history: list = []
     start = 1
     k_prev = None
+    if checkpoint is not None:
+        remove_stale_checkpoint_temps(Path(checkpoint))
     if checkpoint is not None and resume and Path(checkpoint).exists():
         ck = load_checkpoint(Path(checkpoint), fp, task.network.n_bonds)
         theta = np.array(ck["theta"], dtype=float)
@@ -394,4 +415,4 @@ def train(task: Task, config: TrainConfig = TrainConfig(), *, init_widths_m=None
         raise InputError(SETTINGS, "learning_rate", f"{st['learning_rate']!r}: training diverged (non-finite widths); "
                          "lower the learning rate or beta")
     return TrainResult(task, widths, task.network.stiffness_N_per_m(widths), history, st, split, stopped_by,
-                       time.perf_counter() - t0, {"fingerprint": fp})
+                       time.perf_counter() - t0, fingerprint=fp)

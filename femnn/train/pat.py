@@ -45,6 +45,7 @@ from scipy.special import expit
 from femnn.errors import InputError
 from femnn.network import Network, Task
 from femnn.train.loop import (Progress, TrainConfig, TrainResult, _fingerprint, _save_checkpoint, check_split,
+                              remove_stale_checkpoint_temps,
                               make_split)
 from femnn.train.losses import loss_and_grad
 from femnn.train.metrics import task_metrics
@@ -275,6 +276,8 @@ def train_pat(task: Task, physical: Callable, config: TrainConfig = TrainConfig(
     fp = _fingerprint(task, {**st, "law": law.as_dict()}, w0, split)
     history: list = []
     start = 1
+    if checkpoint is not None:
+        remove_stale_checkpoint_temps(Path(checkpoint))
     if checkpoint is not None and resume and Path(checkpoint).exists():
         ck = np.load(checkpoint, allow_pickle=False)
         if str(ck["fingerprint"]) != fp:
@@ -354,5 +357,5 @@ def train_pat(task: Task, physical: Callable, config: TrainConfig = TrainConfig(
     if single:
         final["u_out"] = np.atleast_2d(physical(w, task.X))[0].tolist()
     return TrainResult(task, w, law.k(w), history, {**st, "law": law.source}, split, "epochs",
-                       time.perf_counter() - t0, {"fingerprint": fp, "final": final})
+                       time.perf_counter() - t0, fingerprint=fp, final=final)
 

@@ -232,9 +232,10 @@ def test_kill_and_resume_cli_byte_identical(tmp_path, capsys):
     """`femnn train` killed with SIGKILL mid-run, then `--resume`: history.json and widths.json are
     byte-identical to those of an uninterrupted run (the checkpoint is written atomically every epoch)."""
     full = tmp_path / "full"
-    ok(capsys, ["train", "iris", "--out", full, "--epochs", "40", "--quiet", "--no-plots"])
+    # long enough that the kill lands mid-run on an idle machine too (an Iris epoch takes milliseconds)
+    ok(capsys, ["train", "iris", "--out", full, "--epochs", "400", "--quiet", "--no-plots"])
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "femnn", "train", "iris", "--out", str(out), "--epochs", "40", "--quiet", "--no-plots"]
+    cmd = [sys.executable, "-m", "femnn", "train", "iris", "--out", str(out), "--epochs", "400", "--quiet", "--no-plots"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         t0 = time.time()
@@ -245,7 +246,7 @@ def test_kill_and_resume_cli_byte_identical(tmp_path, capsys):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert not (out / "summary.json").exists(), "the run finished before the kill; make it longer"
-    ok(capsys, ["train", "iris", "--out", out, "--epochs", "40", "--quiet", "--no-plots", "--resume"])
+    ok(capsys, ["train", "iris", "--out", out, "--epochs", "400", "--quiet", "--no-plots", "--resume"])
     for f in ("history.json", "widths.json"):
         assert (out / f).read_bytes() == (full / f).read_bytes(), f
     assert not [p for p in out.iterdir() if p.name.startswith(".")]

@@ -87,7 +87,7 @@ def test_pat_fine_tuning_reduces_the_fem_target_error(comm):
     h0 = r.history[0]
     assert h0["bar_train_error"] == pytest.approx(0.1448, abs=2e-3)
     assert h0["train_error"] > h0["bar_train_error"] + 0.03      # the model gap PAT is for
-    fin = r.extra["final"]
+    fin = r.final
     assert fin["train_error"] < 0.9 * h0["train_error"], (h0["train_error"], fin["train_error"])
     assert fin["bar_train_error"] > h0["bar_train_error"]
     assert min(h["cosine"] for h in r.history) > 0.95
