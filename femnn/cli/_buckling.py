@@ -47,8 +47,8 @@ def run(args) -> int:
     from mpi4py import MPI
 
     import femnn.fem as fem
-    from femnn.fem.buckling import linear_buckling, mode_picture
-    from femnn.report.files import atomic_write_json, versions
+    from femnn.fem.buckling import buckling_record, linear_buckling, mode_surface
+    from femnn.report.nonlinear import plot_buckling_mode, write_buckling
 
     comm = MPI.COMM_WORLD
     if args.modes < 1:
@@ -76,33 +76,16 @@ def run(args) -> int:
     say("solving the forward load and the buckling eigenproblem (SLEPc)")
     res = linear_buckling(comm, task, mesh, cell_tags, n_modes=args.modes, case=args.case)
     seconds = time.perf_counter() - t0
-    b0 = int(res.bonds[0])
-    modes = [{"mode": i + 1, "load_factor": float(lam), "bond": int(b),
-              "energy_share": float(res.energy_shares[i, b]),
-              "bond_in_compression": bool(res.elongation_fem_m[b] < 0),
-              "elongation_fem_m": float(res.elongation_fem_m[b])}
-             for i, (lam, b) in enumerate(zip(res.load_factors, res.bonds))]
-    e_bar = float(res.elongation_bar_m[b0])
-    rec = {
-        "task": task.name, "source": str(task.source), "widths": str(args.widths) if args.widths else None,
-        "dim": args.dim, "load_case": args.case, "load_factor": float(res.load_factors[0]), "bond": b0,
-        "bond_in_compression": bool(res.elongation_fem_m[b0] < 0),
-        "bond_elongation_fem_m": float(res.elongation_fem_m[b0]),
-        "bond_elongation_bar_m": None if e_bar != e_bar else e_bar,
-        "modes": modes,
-        "units": {"load_factor": "multiples of the task's load", "energy_share": "bond strain energy / part strain energy"},
-        "model": "linearised buckling, (K + λ K_σ) φ = 0, K_σ = t ∫ σ0 : (∇δuᵀ∇v) dx, P2 "
-                 + ("plane stress (in-plane modes only)" if args.dim == 2 else "solid"),
-        "dofs": res.dofs, "hub_radius_m": info.hub_radius_m, "n_processes": comm.size, "seconds": seconds,
-        "picture": None if args.no_picture else "buckling_mode.png",
-    }
-    if comm.rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        rec["versions"] = versions()
+    rec = buckling_record(task, res, dim=args.dim, case=args.case, widths=args.widths, hub_radius_m=info.hub_radius_m,
+                          n_processes=comm.size, seconds=seconds, picture=not args.no_picture)
+    b0, modes = rec["bond"], rec["modes"]
     if not args.no_picture:
-        mode_picture(comm, res, out / "buckling_mode.png", mode=0, task=task)
+        surface = mode_surface(comm, res, mode=0)
+        if comm.rank == 0:
+            out.mkdir(parents=True, exist_ok=True)
+            plot_buckling_mode(out / "buckling_mode.png", surface, res, mode=0, task=task)
     if comm.rank == 0:
-        atomic_write_json(out / "buckling.json", rec)
+        write_buckling(out, rec)
         lam = rec["load_factor"]
         print(f"femnn buckling: lowest load factor {lam:.4g} (bond {b0}, "
               f"{'compressed' if rec['bond_in_compression'] else 'NOT compressed'} under the load; "

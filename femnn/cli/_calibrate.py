@@ -20,7 +20,8 @@ def add_args(p):
 
 def run(args) -> int:
     from femnn.lab import read_measurement
-    from femnn.lab.calibrate import calibrate, collect_states, write_calibration
+    from femnn.lab.calibrate import calibrate, collect_states
+    from femnn.report.lab import write_calibration
     from femnn.network import load_task
     from femnn.train.runs import apply_run_widths
 

@@ -12,7 +12,7 @@ from femnn.cli._out import args_fingerprint, prepare_out
 from femnn.errors import InputError
 from femnn.network.generators import check_size
 from femnn.network import load_task, make_network
-from femnn.report import atomic_write_json
+from femnn.report.tools import write_fdcheck
 from femnn.train import TaskProblem
 from femnn.train.runs import apply_run_widths
 
@@ -61,21 +61,7 @@ def run(args) -> int:
                         "adjoint_seconds": t_adj, "fd_seconds_estimated": t_one * (net.n_bonds + 1)})
     res["scaling"] = scaling
     res["fingerprint"] = fp
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(args.out / "fdcheck.json", res)
-    from femnn.report.plots import pyplotless, save_figure
-
-    plt = pyplotless()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.loglog(res["steps_N_per_m"], res["relative_error"], "o-", label=f"{res['scheme']} differences")
-    ax.axhline(1e-16, color="k", lw=0.5)
-    ax.set_xlabel("step dk (N/m)")
-    ax.set_ylabel("|g_FD - g_adjoint| / |g_adjoint|")
-    ax.set_title(f"{task.name}: finite differences vs adjoint")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend()
-    save_figure(fig, args.out / "fdcheck.png")
-    plt.close(fig)
+    write_fdcheck(args.out, res, task.name)
     print(f"| step dk (N/m) | relative error ({res['scheme']}) |\n|---|---|")
     for h, e in zip(res["steps_N_per_m"], res["relative_error"]):
         print(f"| {h:.1e} | {e:.2e} |")

@@ -69,15 +69,12 @@ def run(args) -> int:
 
     import femnn.fem as fem
     from femnn.fem.hyperelastic import NonlinearConvergenceError
-    from femnn.fem.linearity import linearity_study, write_plot
-    from femnn.report.files import atomic_write_json, versions
+    from femnn.fem.linearity import linearity_study
+    from femnn.report.nonlinear import write_linearity
     from mpi4py import MPI
 
     comm = MPI.COMM_WORLD
     out = Path(args.out)
-    if comm.rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-
     def progress(f, r):
         if comm.rank == 0:
             print(f"linearity: factor {f:g}: Newton iterations {r['its']}, departure {r['departure']:.3%}, "
@@ -95,9 +92,7 @@ def run(args) -> int:
     rec["ranks"] = comm.size
     rec["options"] = {"quick": args.quick, "refine": args.refine, "widths": args.widths, "sample": args.sample}
     if comm.rank == 0:
-        rec["versions"] = versions()
-        atomic_write_json(out / "linearity.json", rec)
-        write_plot(out / "linearity.png", rec)
+        write_linearity(out, rec)
         lim = lambda x: "not reached" if x is None else f"{x:.3g}"  # noqa: E731
         print(f"linearity: departure reaches 1 % at load factor {lim(rec['limit_1pct'])}, 5 % at {lim(rec['limit_5pct'])}; "
               f"wrote {out / 'linearity.json'} and {out / 'linearity.png'}", file=sys.stderr)

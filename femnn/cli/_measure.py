@@ -82,7 +82,9 @@ def run(args) -> int:
         say(f"FEM {args.fem}D of the part under the measured states' loads ...")
         fem = {"name": f"fem{args.fem}d", "states": M.fem_states(MPI.COMM_SELF, task, an.measurement, args.fem,
                                                                   F.FemOptions(quick=args.fem_quick))}
-    written, cmp = M.write_outputs(args.out, task, an, fem=fem)
+    from femnn.report.lab import write_outputs
+
+    written, cmp = write_outputs(args.out, task, an, fem=fem)
     m = an.measurement
     import numpy as np
 

@@ -25,7 +25,8 @@ def add_args(p):
 
 def run(args) -> int:
     from femnn.lab import read_measurement
-    from femnn.lab.protocol import ProtocolOptions, build_protocol, write_protocol
+    from femnn.lab.protocol import ProtocolOptions, build_protocol
+    from femnn.report.lab import write_protocol
     from femnn.network import load_task
     from femnn.train.runs import apply_run_widths
 

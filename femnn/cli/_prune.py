@@ -12,7 +12,7 @@ from femnn.train.runs import run_task_name
 
 from femnn.errors import InputError
 from femnn.network import load_task
-from femnn.report import atomic_write_json, atomic_write_text
+from femnn.report.tools import write_prune
 from femnn.train.loop import Progress
 from femnn.train.prune import prune_study
 from femnn.train.runs import apply_run_widths
@@ -53,13 +53,7 @@ def run(args) -> int:
     res = prune_study(task, split, args.threshold, args.retrain, progress=bar.update)
     bar.close()
     res["fingerprint"] = fp
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(args.out / "prune.json", res)
-    lines = ["bond,node_i,node_j,status,metric_after_removal,metric_after_retraining,free_nodes"]
-    for r in res["bonds"]:
-        lines.append(",".join(str(v) for v in (r["bond"], *r["nodes"], r["status"], r.get("metric_after_removal", ""),
-                                                r.get("metric_after_retraining", ""), " ".join(map(str, r.get("free_nodes", []))))))
-    atomic_write_text(args.out / "prune.csv", "\n".join(lines) + "\n")
+    write_prune(args.out, res)
     print(f"baseline {res['metric']} {res['baseline']:.3f}; " + ", ".join(f"{k}: {v}" for k, v in res["counts"].items()))
     print("| bond | nodes | status | after removal | after retraining |\n|---|---|---|---|---|")
     for r in res["bonds"]:

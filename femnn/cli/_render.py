@@ -57,8 +57,8 @@ def run(args) -> int:
     from mpi4py import MPI
 
     import femnn.fem as F
-    from femnn.lab.render import Camera, render_states, write_png
-    from femnn.report.files import atomic_write_json
+    from femnn.lab.render import Camera, render_states
+    from femnn.report.tools import write_render
 
     cam = Camera(px_per_mm=args.px_per_mm, roll_deg=args.roll_deg, tilt_deg=args.tilt_deg, distortion_k1=args.distortion,
                  blur_px=args.blur_px, noise=args.noise, lighting_gradient=args.lighting_gradient, seed=args.seed,
@@ -74,7 +74,6 @@ def run(args) -> int:
                         adjoint_max_force_N=args.adjoint_max_force_N)
     rgb, truth = res[args.state]
     if comm.rank == 0:
-        write_png(out, rgb)
-        atomic_write_json(out.with_suffix(".json"), truth)
+        write_render(out, rgb, truth)
         print(f"{out} ({rgb.shape[1]} x {rgb.shape[0]} px) and {out.with_suffix('.json')}")
     return 0

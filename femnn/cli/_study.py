@@ -30,7 +30,7 @@ def run(args) -> int:
     summary = run_study(comm, study, args.out, args.ranks_per_case, args.retry_failed, progress=not args.quiet)
     if comm.rank == 0:
         from femnn.network import load_task
-        from femnn.study.report import write_study_report
+        from femnn.report.study import write_study_report
 
         write_study_report(study, read_records(args.out / "cases.jsonl"), args.out, load_task(study.base).output_dofs)
         print(f"femnn study {study.name}: {summary['ok']} ok, {summary['failed']} failed, {summary['skipped']} already done "

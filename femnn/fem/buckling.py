@@ -29,9 +29,7 @@ can also buckle out of its plane; only the 3D model (``dim=3``) sees that.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -180,9 +178,37 @@ def _maxloc():
     return MPI.MAXLOC
 
 
-def mode_picture(comm, result: BucklingResult, path, mode=0, task=None) -> None:
-    """PNG of mode ``mode`` (collective; rank 0 writes): 2D: the deformed cells coloured by the mode's
-    amplitude |φ| over the undeformed outline; 3D: the deformed outer surface (pyvista, off-screen)."""
+def buckling_record(task, res: BucklingResult, *, dim: int, case: int = 0, widths=None, hub_radius_m=None,
+                    n_processes: int = 1, seconds: float = 0.0, picture: bool = True) -> dict:
+    """The ``buckling.json`` record of a :func:`linear_buckling` result: the lowest load factor, the bond
+    most involved in its mode (0-based, the network's order) and whether it is compressed under the
+    forward load, and the next modes."""
+    b0 = int(res.bonds[0])
+    modes = [{"mode": i + 1, "load_factor": float(lam), "bond": int(b),
+              "energy_share": float(res.energy_shares[i, b]),
+              "bond_in_compression": bool(res.elongation_fem_m[b] < 0),
+              "elongation_fem_m": float(res.elongation_fem_m[b])}
+             for i, (lam, b) in enumerate(zip(res.load_factors, res.bonds))]
+    e_bar = float(res.elongation_bar_m[b0])
+    rec = {
+        "task": task.name, "source": str(task.source), "widths": str(widths) if widths else None,
+        "dim": dim, "load_case": case, "load_factor": float(res.load_factors[0]), "bond": b0,
+        "bond_in_compression": bool(res.elongation_fem_m[b0] < 0),
+        "bond_elongation_fem_m": float(res.elongation_fem_m[b0]),
+        "bond_elongation_bar_m": None if e_bar != e_bar else e_bar,
+        "modes": modes,
+        "units": {"load_factor": "multiples of the task's load", "energy_share": "bond strain energy / part strain energy"},
+        "model": "linearised buckling, (K + λ K_σ) φ = 0, K_σ = t ∫ σ0 : (∇δuᵀ∇v) dx, P2 "
+                 + ("plane stress (in-plane modes only)" if dim == 2 else "solid"),
+        "dofs": res.dofs, "hub_radius_m": hub_radius_m, "n_processes": n_processes, "seconds": seconds,
+        "picture": "buckling_mode.png" if picture else None,
+    }
+    return rec
+
+
+def mode_surface(comm, result: BucklingResult, mode=0):
+    """Mode ``mode`` gathered to rank 0 for a picture (collective): 2D every cell, 3D the outer surface, as
+    triangle corner coordinates X (m, 3, gdim) m and mode values U (m, 3, gdim); None on other ranks."""
     import dolfinx
 
     phi = result.extra["modes"][mode]
@@ -207,57 +233,5 @@ def mode_picture(comm, result: BucklingResult, path, mode=0, task=None) -> None:
     tri_u = vals[geo2dof[geo]]
     parts = comm.gather((tri_x, tri_u), root=0)
     if comm.rank != 0:
-        return
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    X = np.concatenate([p[0] for p in parts])
-    U = np.concatenate([p[1] for p in parts])
-    size = float(np.ptp(X.reshape(-1, gdim), axis=0).max())
-    scale = 0.05 * size / max(float(np.abs(U).max()), 1e-300)
-    amp = np.linalg.norm(U, axis=2).mean(axis=1)
-    lam = float(result.load_factors[mode])
-    title = (f"buckling mode {mode + 1}: load factor {lam:.3g}, bond {int(result.bonds[mode])} "
-             f"({100 * result.energy_shares[mode, result.bonds[mode]]:.0f} % of the mode's strain energy)")
-    if tdim == 2:
-        from femnn.report.plots import pyplotless
-
-        plt = pyplotless()   # Figure on an Agg canvas: no pyplot state, no backend switch
-        from matplotlib.collections import PolyCollection
-
-        fig, ax = plt.subplots(figsize=(8, 6.5))
-        ax.add_collection(PolyCollection(X * 1e3, facecolors="0.9", edgecolors="0.7", linewidths=0.2))
-        pc = PolyCollection((X + scale * U) * 1e3, array=amp / amp.max(), cmap="viridis", edgecolors="face",
-                            linewidths=0.1)
-        ax.add_collection(pc)
-        if task is not None:
-            nodes = task.network.nodes_m * 1e3
-            for i, (a, b) in enumerate(task.network.bonds):
-                mid = 0.5 * (nodes[a] + nodes[b])
-                ax.annotate(str(i), mid, fontsize=6, color="tab:red" if i == result.bonds[mode] else "0.4",
-                            ha="center", va="center")
-        ax.autoscale_view()
-        ax.set_aspect("equal")
-        ax.set_xlabel("x (mm)")
-        ax.set_ylabel("y (mm)")
-        ax.set_title(title, fontsize=9)
-        fig.colorbar(pc, ax=ax, shrink=0.7, label="mode amplitude |φ| / max (grey: undeformed)")
-        fig.tight_layout()
-        fig.savefig(tmp, dpi=160, format="png")
-        plt.close(fig)
-    else:
-        os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
-        import pyvista as pv
-
-        pts = (X + scale * U).reshape(-1, 3) * 1e3
-        faces = np.hstack([np.full((X.shape[0], 1), 3), np.arange(3 * X.shape[0]).reshape(-1, 3)]).ravel()
-        surf = pv.PolyData(pts, faces)
-        surf.point_data["amplitude"] = np.linalg.norm(U, axis=2).reshape(-1) / np.linalg.norm(U, axis=2).max()
-        ref = pv.PolyData(X.reshape(-1, 3) * 1e3, faces)
-        pl = pv.Plotter(off_screen=True, window_size=(1200, 900))
-        pl.add_mesh(ref, color="lightgrey", opacity=0.25)
-        pl.add_mesh(surf, scalars="amplitude", cmap="viridis", scalar_bar_args={"title": "|φ| / max"})
-        pl.add_text(title, font_size=11)
-        pl.view_isometric()
-        pl.screenshot(str(tmp))
-        pl.close()
-    os.replace(tmp, path)   # atomic: a failed run never leaves a half-written picture
+        return None
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
