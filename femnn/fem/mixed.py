@@ -423,16 +423,6 @@ class MixedElasticityProblem(RegionReductions):
         return sums[idx]
 
 
-def make_mixed_problem(comm, task, mesh, cell_tags, degree=2, solver="lu", **kw) -> MixedElasticityProblem:
-    """The assembled :class:`MixedElasticityProblem` of ``task``'s network on the mesh (collective):
-    :func:`femnn.fem.make_problem` with ``formulation="mixed"`` (the same clamp rule: fixed node j on its
-    mounting-tab region when the mesh has one, else on its hub region)."""
-    from femnn.fem.solve import make_problem
-
-    return make_problem(comm, task, mesh, cell_tags, degree=degree, solver={"minres": "cg"}.get(solver, solver),
-                        formulation="mixed", **kw)
-
-
 FORMULATIONS = ("auto", "displacement", "mixed")
 MIXED_ABOVE_NU = 0.49   # "auto": displacement P2 up to this Poisson ratio, mixed above it
 
@@ -459,10 +449,3 @@ def choose_formulation(poisson_ratio, formulation="auto", source="--formulation"
     if formulation == "mixed" and nu <= 0:
         raise InputError(source, "", f"ν = {nu} <= 0: use --formulation displacement (the mixed form needs ν > 0)")
     return formulation
-
-
-def make_problem_with(comm, task, mesh, cell_tags, *, formulation="auto", degree=2, solver="lu", **kw):
-    """:func:`femnn.fem.make_problem` with the formulation chosen by :func:`choose_formulation`."""
-    from femnn.fem.solve import make_problem
-
-    return make_problem(comm, task, mesh, cell_tags, degree=degree, solver=solver, formulation=formulation, **kw)

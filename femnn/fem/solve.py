@@ -65,6 +65,12 @@ def make_problem(comm, task, mesh, cell_tags, *, degree=2, solver="lu", hub_tag=
     return ElasticityProblem(*args, degree=degree, solver=solver, **kw)
 
 
+def make_mixed_problem(comm, task, mesh, cell_tags, degree=2, solver="lu", **kw):
+    """:func:`make_problem` with the mixed u-p formulation (Taylor-Hood; ``solver``: "lu" or "minres")."""
+    return make_problem(comm, task, mesh, cell_tags, degree=degree, solver={"minres": "cg"}.get(solver, solver),
+                        formulation="mixed", **kw)
+
+
 def solve_task(comm, task, mesh, cell_tags, *, degree=2, solver="lu", hub_tag=default_hub_tag,
                bond_tag=default_bond_tag, clamp_tags=None, problem=None, name=None) -> tuple[FemResult, FemFields]:
     """Forward and adjoint FEM of a single-load task (collective on ``comm``) -> (FemResult, FemFields).

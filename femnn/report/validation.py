@@ -348,7 +348,7 @@ def _tail(v, images, files) -> list[str]:
 
 
 def _single_task_table(v) -> list[str]:
-    from femnn.validation import single_load_task_record
+    from femnn.train.metrics import single_load_task_record
 
     t = v.task
     labels = [f"u_{'xy'[d % 2]}[{d // 2}] (mm)" for d in t.output_dofs]

@@ -56,3 +56,36 @@ def task_metrics(task: Task, u_out, idx=None) -> dict:
         else:
             out["targets"] = Y[0].tolist()
     return out
+
+
+def single_load_task_record(task: Task, u_m) -> dict:
+    """``models.<name>.task`` of a single-load task: ``u_out`` (m), ``targets`` (MSE), ``error``
+    (relative, as in training), ``ratio`` (behaviour CE: |u_chosen| / max |u_other|), ``loss``."""
+    u_out = np.asarray(u_m).ravel()[task.output_dofs][None]
+    return task_metrics(task, u_out, [0])
+
+
+def data_task_record(task: Task, u_out_all, split) -> dict:
+    """``models.<name>.task`` of a data task from the outputs of every sample (n_samples, n_outputs):
+    with a split ``train_*``/``test_*`` (accuracy and confusion, or relative error) and ``loss`` (training
+    set), else ``accuracy``/``error`` over all samples."""
+    if split is None:
+        m = task_metrics(task, u_out_all)
+        rec = {"loss": m["loss"], "n_samples": m["n_samples"]}
+        if task.is_classification:
+            rec.update(accuracy=m["accuracy"], confusion=m["confusion"])
+        else:
+            rec["error"] = m["error"]
+        return rec
+    rec = {}
+    for part in ("train", "test"):
+        idx = np.asarray(split[part], dtype=np.int64)
+        m = task_metrics(task, u_out_all[idx], idx)
+        rec["loss" if part == "train" else "test_loss"] = m["loss"]
+        rec[f"n_{part}"] = m["n_samples"]
+        if task.is_classification:
+            rec[f"{part}_accuracy"] = m["accuracy"]
+            rec[f"confusion_{part}"] = m["confusion"]
+        else:
+            rec[f"{part}_error"] = m["error"]
+    return rec

@@ -163,7 +163,7 @@ def test_make_mixed_problem_swaps_into_solve_task_on_fig1(comm):
     (measured 0.16 % and 0.14 %: plane stress does not lock, λ* = Eν/(1-ν²) stays bounded;
     asserted 0.5 %)."""
     import femnn.fem as fem
-    from femnn.fem.mixed import make_mixed_problem
+    from femnn.fem.solve import make_mixed_problem
     from femnn.network import load_task
 
     task = load_task("fig1")
