@@ -447,6 +447,19 @@ def make_layout(network: Network, *, hub_radius_m: float | None = None, neck_len
     """
     net = network
     src = source or net.source
+    c, R, ell, R_src, l_src = _sizes(net, src, hub_radius_m, neck_length_m, clearance_m)
+    fixed = np.asarray(net.fixed if fixed_nodes is None else fixed_nodes, dtype=np.int64)
+    loads = np.unique(np.asarray([] if load_nodes is None else load_nodes, dtype=np.int64))
+    outs = np.unique(np.asarray([] if output_nodes is None else output_nodes, dtype=np.int64))
+    aids = _place_aids(net, fixed, loads, tabs, eyelets, load_directions, R, ell, c, src)
+    atts = _attachments(net, aids)
+    gaps = _check_at_nodes(net, atts, aids, R, ell, src)
+    gaps += _check_apart(net, aids, R, src)
+    return _regions(net, R, ell, c, atts, aids, fixed, loads, outs, gaps, R_src, l_src)
+
+
+def _sizes(net: Network, src: str, hub_radius_m, neck_length_m, clearance_m):
+    """Step 1: check widths and degrees; the clearance, hub radius and neck length (given or default)."""
     if np.any(net.widths_m <= 0):
         b = int(np.flatnonzero(net.widths_m <= 0)[0])
         raise InputError(src, f"widths_m[{b}]", f"{net.widths_m[b]} m must be > 0")
@@ -475,13 +488,14 @@ def make_layout(network: Network, *, hub_radius_m: float | None = None, neck_len
         raise InputError(src, f"bonds[{b}]", f"length {Lb[b] * 1e3:.3g} mm is too short for hub radius {R * 1e3:.3g} mm, "
                          f"neck {ell * 1e3:.3g} mm and taper {W[b] / 2 * 1e3:.3g} mm at both ends "
                          f"(needs > {2 * s2[b] * 1e3:.3g} mm); use a smaller hub radius or neck length")
+    return c, R, ell, R_src, l_src
 
-    fixed = np.asarray(net.fixed if fixed_nodes is None else fixed_nodes, dtype=np.int64)
-    loads = np.unique(np.asarray([] if load_nodes is None else load_nodes, dtype=np.int64))
-    outs = np.unique(np.asarray([] if output_nodes is None else output_nodes, dtype=np.int64))
 
+def _place_aids(net: Network, fixed, loads, tabs: bool, eyelets: bool, load_directions, R, ell, c, src) -> list:
+    """Step 2: the printing aids (a tab at every fixed node, an eyelet at every loaded node), each placed in
+    the widest free angle between the bonds at its hub."""
     dirs = bond_directions(net)
-    cones = bond_cone(W, R, ell)
+    cones = bond_cone(net.widths_m, R, ell)
     margin = 2 * math.asin(min(c / (2 * R), 1.0))
     aids: list[Aid] = []
     for kind, nodes, on in ((TAB, fixed, tabs), (EYELET, loads, eyelets)):
@@ -496,9 +510,14 @@ def make_layout(network: Network, *, hub_radius_m: float | None = None, neck_len
             else:
                 aids.append(Aid(EYELET, a, d, EYELET_STUB_HALF_WIDTH_R * R, EYELET_CENTRE_R * R,
                                 EYELET_RING_RADIUS_R * R, EYELET_HOLE_RADIUS_R * R))
-    aids_by_node = {ad.node: ad for ad in aids}
+    return aids
 
-    # attachments per node, sorted by angle
+
+def _attachments(net: Network, aids) -> list:
+    """Step 3: what attaches to each hub rim (bond ends and aids), sorted by angle."""
+    W = net.widths_m
+    dirs = bond_directions(net)
+    aids_by_node = {ad.node: ad for ad in aids}
     atts = []
     for a in range(net.n_nodes):
         lst = [Attachment(BOND, b, end, ang, float(W[b] / 4)) for ang, b, end in dirs[a]]
@@ -506,8 +525,14 @@ def make_layout(network: Network, *, hub_radius_m: float | None = None, neck_len
             ad = aids_by_node[a]
             lst.append(Attachment(ad.kind, a, 0, ad.angle, ad.half_width_m))
         atts.append(tuple(sorted(lst, key=lambda t: t.angle)))
+    return atts
 
-    # ---- at-node checks: rim intervals disjoint, shapes of neighbours apart ----------------
+
+def _check_at_nodes(net: Network, atts, aids, R, ell, src) -> list:
+    """Step 4: at every hub, neighbouring attachments must not overlap at the rim nor touch each other;
+    returns the narrowest gap found there as [(gap_m, where)]."""
+    W = net.widths_m
+    aids_by_node = {ad.node: ad for ad in aids}
     L_all, U = net.lengths_m, net.unit_vectors
     bond_segs = _bond_end_segments(net, L_all, U, R, ell)
 
@@ -557,8 +582,14 @@ def make_layout(network: Network, *, hub_radius_m: float | None = None, neck_len
     if len(dist):
         k = int(np.argmin(dist))
         gaps.append((float(dist[k]), f"node {pair_node[k]}, between {_describe(pair_f[k], net)} and {_describe(pair_g[k], net)}"))
+    return gaps
 
-    # ---- non-neighbouring features: capsules (segment, radius) must stay apart -------------
+
+def _check_apart(net: Network, aids, R, src) -> list:
+    """Step 5: features that share no node (capsules: segment and radius) must stay apart; returns the
+    narrowest gap between them as [(gap_m, where)]."""
+    W = net.widths_m
+    gaps = []
     caps_a, caps_b, caps_r, caps_nodes, caps_name = [], [], [], [], []
     X = net.nodes_m
     U = net.unit_vectors
@@ -589,8 +620,13 @@ def make_layout(network: Network, *, hub_radius_m: float | None = None, neck_len
             raise InputError(src, f"{caps_name[u[k]]}", f"overlaps {caps_name[v[k]]} (they share no node); "
                              f"move the nodes apart, narrow the bonds or use a smaller hub radius")
         gaps.append((float(d[k]), f"between {caps_name[u[k]]} and {caps_name[v[k]]}"))
+    return gaps
 
-    # ---- regions, exact areas, bbox ---------------------------------------------------------
+
+def _regions(net: Network, R, ell, c, atts, aids, fixed, loads, outs, gaps, R_src, l_src) -> Layout:
+    """Step 6: the regions (hubs, bonds, aids) with their exact areas, the bounding box, the thinnest
+    feature and the narrowest gap -> the :class:`Layout`."""
+    W, L_all, U, X = net.widths_m, net.lengths_m, net.unit_vectors, net.nodes_m
     kinds = [HUB] * net.n_nodes + [BOND] * net.n_bonds + [ad.kind for ad in aids]
     idx = list(range(net.n_nodes)) + list(range(net.n_bonds)) + [ad.node for ad in aids]
     areas = [math.pi * R * R] * net.n_nodes
