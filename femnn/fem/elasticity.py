@@ -45,9 +45,36 @@ def _lame(E, nu, plane_stress):
 
 class RegionReductions:
     """Region bookkeeping and hub means shared by every elasticity problem on a tagged part mesh
-    (:class:`ElasticityProblem`, :class:`femnn.fem.mixed.MixedElasticityProblem`). Needs ``comm``,
-    ``tag_values``, ``measure``, ``_cell_region``, ``n_owned``, ``gdim``, ``_p1``, ``_cell_u`` and
-    ``_fpetsc`` set by the subclass's constructor."""
+    (:class:`ElasticityProblem`, :class:`femnn.fem.mixed.MixedElasticityProblem`). The subclass calls
+    :meth:`_init_regions` and sets ``gdim``, ``_p1``, ``_cell_u`` and ``_fpetsc``."""
+
+    def _init_regions(self, comm, mesh, cell_tags):
+        """``cell_tag_of`` (tag of each owned cell), ``n_owned``, and the compact region numbering: the
+        sorted global tag set ``tag_values`` (identical on every rank, so per-region sums need one small
+        allreduce however large the tags are, e.g. 1_000_001 + j), ``_cell_region`` and ``measure`` (area
+        in 2D, volume in 3D, per region)."""
+        import dolfinx
+        import dolfinx.fem.petsc as fpetsc
+        import ufl
+
+        from femnn.fem import jit
+
+        tdim = mesh.topology.dim
+        n_owned = mesh.topology.index_map(tdim).size_local
+        tags = np.zeros(n_owned, dtype=np.int64)
+        sel = cell_tags.indices < n_owned
+        tags[cell_tags.indices[sel]] = cell_tags.values[sel]
+        self.cell_tag_of, self.n_owned = tags, n_owned
+        q = ufl.TestFunction(dolfinx.fem.functionspace(mesh, ("DG", 0)))
+        cm = fpetsc.assemble_vector(jit.form(q * ufl.dx))
+        cm_arr = cm.array_r[:n_owned].copy()
+        cm.destroy()
+        present = np.unique(np.concatenate([tags, cell_tags.values.astype(np.int64)]))
+        self.tag_values = np.unique(np.concatenate(comm.allgather(present)))
+        self._cell_region = np.searchsorted(self.tag_values, tags)
+        meas = np.zeros(self.tag_values.size)
+        np.add.at(meas, self._cell_region, cm_arr)
+        self.measure = comm.allreduce(meas)
 
     def region_index(self, tags, what="hub") -> np.ndarray:
         """Compact region indices of cell tags; ValueError unless every tag names a non-empty region."""
@@ -98,10 +125,6 @@ class ElasticityProblem(RegionReductions):
                  degree=2, solver="lu", scale=None, rtol=1e-10, max_residual=1e-6):
         import dolfinx
         import dolfinx.fem.petsc as fpetsc
-        import ufl
-        from petsc4py import PETSc
-
-        from femnn.fem import jit
 
         self.comm, self.mesh, self.cell_tags = comm, mesh, cell_tags
         self.gdim = mesh.geometry.dim
@@ -110,21 +133,41 @@ class ElasticityProblem(RegionReductions):
         self.degree = degree
         self.solver_kind = solver
         self.max_residual = float(max_residual)
+        self._fpetsc = fpetsc
         t0 = time.perf_counter()
-        V = dolfinx.fem.functionspace(mesh, ("Lagrange", degree, (self.gdim,)))
-        self.V = V
-        W0 = dolfinx.fem.functionspace(mesh, ("DG", 0))
-        W0v = dolfinx.fem.functionspace(mesh, ("DG", 0, (self.gdim,)))
-        self.W0, self.W0v = W0, W0v
-        n_owned = mesh.topology.index_map(self.tdim).size_local
-        tags = np.zeros(n_owned, dtype=np.int64)
-        sel = cell_tags.indices < n_owned
-        tags[cell_tags.indices[sel]] = cell_tags.values[sel]
-        self.cell_tag_of = tags
-        self.s = dolfinx.fem.Function(W0)
+        self.V = dolfinx.fem.functionspace(mesh, ("Lagrange", degree, (self.gdim,)))
+        self.W0 = dolfinx.fem.functionspace(mesh, ("DG", 0))
+        self.W0v = dolfinx.fem.functionspace(mesh, ("DG", 0, (self.gdim,)))
+        self._init_regions(comm, mesh, cell_tags)
+        self.s = dolfinx.fem.Function(self.W0)
         self.s.x.array[:] = 1.0
         if scale:
             self.set_scale(scale, update=False)
+        self._forms(youngs_modulus_Pa, poisson_ratio)
+        self.check_tags(fixed_tags, "fixed hub")
+        if float(poisson_ratio) > 0.49 + 1e-12:
+            warnings.warn(f"Poisson ratio {poisson_ratio} > 0.49: displacement elements lock near incompressibility "
+                          "(use degree >= 2, or the mixed u-p formulation: femnn.fem.make_problem(formulation='mixed'))",
+                          stacklevel=2)
+        self.bc = self._clamp(fixed_tags)
+        self.A = fpetsc.assemble_matrix(self.a, bcs=[self.bc])
+        self.A.assemble()
+        self.seconds_assemble = time.perf_counter() - t0
+        self.ksp = self._solver(solver, rtol)
+        self.n_factorizations = 0   # numeric LU factorisations done (0 for CG)
+        self._factor_stale = True
+        self.iterations = []
+        self.dofs = self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs
+
+    def _forms(self, youngs_modulus_Pa, poisson_ratio):
+        """The compiled forms: stiffness a(u, v), the hub load L(v) (a DG0 body force b), and the per-cell
+        integrals the reductions use (hub means, region energies)."""
+        import dolfinx
+        import ufl
+
+        from femnn.fem import jit
+
+        mesh, V = self.mesh, self.V
         mu, lam = _lame(float(youngs_modulus_Pa), float(poisson_ratio), self.tdim == 2)
         self.mu, self.lam = mu, lam
         # constants, not literals: one compiled form serves every E, ν and t (studies sweep them)
@@ -135,55 +178,46 @@ class ElasticityProblem(RegionReductions):
         self._sigma = lambda w: 2 * mu_c * self._eps(w) + lam_c * ufl.tr(self._eps(w)) * ufl.Identity(self.gdim)
         self.a = jit.form(t_c * self.s * ufl.inner(self._sigma(u), self._eps(v)) * ufl.dx)
         # body force per unit volume as a DG0 vector field (hub-mean load operator Pᵀ)
-        self.b = dolfinx.fem.Function(W0v)
+        self.b = dolfinx.fem.Function(self.W0v)
         self.L = jit.form(t_c * ufl.inner(self.b, v) * ufl.dx)
-        # per-cell integrals used by the reductions
-        q = ufl.TestFunction(W0)
-        self._cell_measure = jit.form(q * ufl.dx)
         self.u_h = dolfinx.fem.Function(V, name="u")
         self.u_adj = dolfinx.fem.Function(V, name="u_adjoint")
-        qv = ufl.TestFunction(W0v)
+        q, qv = ufl.TestFunction(self.W0), ufl.TestFunction(self.W0v)
         # dedicated copies, so that reducing one field never overwrites another
         self._p1, self._p2 = dolfinx.fem.Function(V), dolfinx.fem.Function(V)
         self._cell_u = jit.form(ufl.inner(self._p1, qv) * ufl.dx)
         self._cell_energy = jit.form(t_c * q * ufl.inner(self._sigma(self._p1), self._eps(self._p2)) * ufl.dx)
-        cm = fpetsc.assemble_vector(self._cell_measure)
-        cm_arr = cm.array_r[:n_owned].copy()
-        cm.destroy()
-        # compact tag numbering (tags may be large, e.g. 1_000_001 + j): the sorted global tag set,
-        # identical on every rank, indexes every per-region sum and allreduce
-        present = np.unique(np.concatenate([tags, cell_tags.values.astype(np.int64)]))
-        self.tag_values = np.unique(np.concatenate(comm.allgather(present)))
-        self._cell_region = np.searchsorted(self.tag_values, tags)
-        meas = np.zeros(self.tag_values.size)
-        np.add.at(meas, self._cell_region, cm_arr)
-        self.measure = comm.allreduce(meas)   # per compact region: area (2D) or volume (3D)
-        self.n_owned = n_owned
-        self.check_tags(fixed_tags, "fixed hub")
-        if float(poisson_ratio) > 0.49 + 1e-12:
-            warnings.warn(f"Poisson ratio {poisson_ratio} > 0.49: displacement elements lock near incompressibility "
-                          "(use degree >= 2; a mixed u-p formulation would be needed beyond this)", stacklevel=2)
-        # Dirichlet: all DOFs of the cells of fixed hubs
-        fixed_cells = np.flatnonzero(np.isin(tags, np.asarray(list(fixed_tags))))
-        ghost_sel = np.isin(cell_tags.values, np.asarray(list(fixed_tags)))
+
+    def _clamp(self, fixed_tags):
+        """Dirichlet condition: every DOF of the cells (owned and ghost) of the clamped regions."""
+        import dolfinx
+        from petsc4py import PETSc
+
+        mesh, cell_tags = self.mesh, self.cell_tags
+        fixed = np.asarray(list(fixed_tags))
+        fixed_cells = np.flatnonzero(np.isin(self.cell_tag_of, fixed))
+        ghost_sel = np.isin(cell_tags.values, fixed)
         fixed_cells = np.unique(np.concatenate([fixed_cells, cell_tags.indices[ghost_sel]])).astype(np.int32)
         mesh.topology.create_connectivity(self.tdim, self.tdim)
-        dofs = dolfinx.fem.locate_dofs_topological(V, self.tdim, fixed_cells)
-        self.bc = dolfinx.fem.dirichletbc(np.zeros(self.gdim, dtype=PETSc.ScalarType), dofs, V)
-        self._fpetsc = fpetsc
-        self.A = fpetsc.assemble_matrix(self.a, bcs=[self.bc])
-        self.A.assemble()
-        self.seconds_assemble = time.perf_counter() - t0
-        self.ksp = PETSc.KSP().create(comm)
-        self.ksp.setOptionsPrefix("femnn_forward_")  # user options: -femnn_forward_pc_gamg_threshold ...
-        self.ksp.setOperators(self.A)
-        pc = self.ksp.getPC()
+        dofs = dolfinx.fem.locate_dofs_topological(self.V, self.tdim, fixed_cells)
+        return dolfinx.fem.dirichletbc(np.zeros(self.gdim, dtype=PETSc.ScalarType), dofs, self.V)
+
+    def _solver(self, solver, rtol):
+        """The KSP on K under the prefix ``femnn_forward_``: MUMPS LU, or CG + GAMG with the rigid-body
+        near-nullspace and a true-residual tolerance."""
+        from petsc4py import PETSc
+
+        ksp = PETSc.KSP().create(self.comm)
+        ksp.setOptionsPrefix("femnn_forward_")  # user options: -femnn_forward_pc_gamg_threshold ...
+        ksp.setOperators(self.A)
+        pc = ksp.getPC()
+        default_threshold = False
         if solver == "lu":
-            self.ksp.setType("preonly")
+            ksp.setType("preonly")
             pc.setType("lu")
             pc.setFactorSolverType("mumps")
         elif solver == "cg":
-            self.ksp.setType("cg")
+            ksp.setType("cg")
             pc.setType("gamg")
             # drop weak graph edges: at ν = 0.49 (P2, 3D) this halves the CG iterations (293 -> 157 at
             # 5e4 DOFs; bench/bench_fem.py); -femnn_forward_pc_gamg_threshold overrides
@@ -193,18 +227,15 @@ class ElasticityProblem(RegionReductions):
             default_threshold = not opts.hasName("pc_gamg_threshold")
             if default_threshold:
                 opts["pc_gamg_threshold"] = 0.05
-            self.ksp.setTolerances(rtol=rtol, atol=0.0, max_it=5000)
-            self.ksp.setNormType(PETSc.KSP.NormType.UNPRECONDITIONED)  # rtol on the true residual
+            ksp.setTolerances(rtol=rtol, atol=0.0, max_it=5000)
+            ksp.setNormType(PETSc.KSP.NormType.UNPRECONDITIONED)  # rtol on the true residual
             self.A.setNearNullSpace(self._rigid_modes())
         else:
             raise ValueError(f"unknown solver {solver!r}; expected 'lu' or 'cg'")
-        self.ksp.setFromOptions()
-        if solver == "cg" and default_threshold:
+        ksp.setFromOptions()
+        if default_threshold:
             opts.delValue("pc_gamg_threshold")
-        self.n_factorizations = 0   # numeric LU factorisations done (0 for CG)
-        self._factor_stale = True
-        self.iterations = []
-        self.dofs = V.dofmap.index_map.size_global * V.dofmap.index_map_bs
+        return ksp
 
     def _rigid_modes(self):
         """Rigid-body modes (3 in 2D, 6 in 3D) as a PETSc near-nullspace, from owned DOFs only."""

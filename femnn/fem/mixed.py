@@ -126,13 +126,11 @@ class MixedElasticityProblem(RegionReductions):
         W0 = dolfinx.fem.functionspace(mesh, ("DG", 0))
         W0v = dolfinx.fem.functionspace(mesh, ("DG", 0, (self.gdim,)))
         self.W0, self.W0v = W0, W0v
-        n_owned = mesh.topology.index_map(self.tdim).size_local
+        self._init_regions(comm, mesh, cell_tags)
+        n_owned = self.n_owned
         n_local = n_owned + mesh.topology.index_map(self.tdim).num_ghosts
         tags_all = np.zeros(n_local, dtype=np.int64)
         tags_all[cell_tags.indices] = cell_tags.values
-        tags = tags_all[:n_owned].copy()
-        self.cell_tag_of = tags
-        self.n_owned = n_owned
         self.s = dolfinx.fem.Function(W0)
         self.s.x.array[:] = 1.0
         if scale:
@@ -164,15 +162,6 @@ class MixedElasticityProblem(RegionReductions):
         self._cell_energy = jit.form(
             t_c * qc * (2 * mu_c * ufl.inner(eps(self._p1), eps(self._p2))
                         + mu_c * mu_c * il_c / (s * s) * self._q1 * self._q2) * ufl.dx)
-        cm = fpetsc.assemble_vector(jit.form(qc * ufl.dx))
-        cm_arr = cm.array_r[:n_owned].copy()
-        cm.destroy()
-        present = np.unique(np.concatenate([tags, cell_tags.values.astype(np.int64)]))
-        self.tag_values = np.unique(np.concatenate(comm.allgather(present)))
-        self._cell_region = np.searchsorted(self.tag_values, tags)
-        meas = np.zeros(self.tag_values.size)
-        np.add.at(meas, self._cell_region, cm_arr)
-        self.measure = comm.allreduce(meas)
         fixed_tags = [int(x) for x in fixed_tags]
         self.check_tags(fixed_tags, "fixed hub")
         # Dirichlet: displacement DOFs of fixed cells (owned and ghost cells)
