@@ -493,6 +493,39 @@ class Validation:
         return write_validation(Path(out_dir), self, comm=self.comm)
 
 
+def single_load_models(comm, t: Task, dims, opts, imported, hub_radius_mm=None):
+    """Steps 2-4 for a single-load task: the bar model, the FEM models of ``dims`` (their live fields kept
+    apart) and the imported files -> (models, fields, reference FEM name or None, hub radius used, m)."""
+    from femnn.train import bar_result
+
+    models, fields = {"bar": bar_result(t)}, {}
+    log.info("%s: bar model u at outputs %s mm", t.name, np.round(models["bar"].u_m.ravel()[t.output_dofs] * 1e3, 6))
+    if dims:
+        import femnn.fem as fem
+
+        for dim in dims:
+            log.info("fem%dd: geometry, mesh, forward and adjoint (P%d, %d rank(s)) ...", dim, opts.degree, comm.size)
+            res, flds = fem.part_model(comm, t, dim, opts)
+            models[res.name], fields[res.name] = res, flds
+            log.info("%s: %d DOFs, forward %.2f s, adjoint %.2f s", res.name, res.dofs, res.seconds_forward,
+                     res.seconds_adjoint)
+    fem_ref = "fem3d" if "fem3d" in models else ("fem2d" if "fem2d" in models else None)
+    hub_r = models[fem_ref].hub_radius_m if fem_ref else (hub_radius_mm or 1.25) * 1e-3
+    if imported:
+        from femnn.crosscheck.imported import imported_result
+
+        for f, (pts, u) in imported:
+            models[f.stem] = imported_result(t, pts, u, hub_r, f.stem, source=str(f))
+    return models, fields, fem_ref, hub_r
+
+
+def bonds_off_bounds(network, rel: float = 1e-6) -> np.ndarray:
+    """Bonds whose width is not at a width bound (within ``rel``): where a trained gradient still ranks."""
+    lo, hi = network.width_bounds_m
+    w = network.widths_m
+    return np.flatnonzero((w > lo * (1 + rel)) & (w < hi * (1 - rel)))
+
+
 def validate(task=DEFAULT_TASK, *, widths=None, dims=(2, 3), quick: bool = False, comm=None, compare_files=(),
              compare_unit_mm: bool = False, per_bond: bool = True, width_fd=(), width_fd_step: float = 0.05,
              tolerances: Tolerances = Tolerances(), degree: int = 2, refine: int = 0, solver: str = "lu",
@@ -504,8 +537,6 @@ def validate(task=DEFAULT_TASK, *, widths=None, dims=(2, 3), quick: bool = False
     train`` run directory or widths JSON; ``dims``: FEM models to run (``()`` for none: then
     ``compare_files`` must name another solver's result); ``export``: also build the 3D print files
     (its check joins the verdict). Collective on ``comm`` (default MPI.COMM_WORLD when a FEM runs)."""
-    from femnn.train import bar_result
-
     t_start = time.perf_counter()
     dims = tuple(int(d) for d in dims)
     if any(d not in (2, 3) for d in dims):
@@ -548,23 +579,7 @@ def validate(task=DEFAULT_TASK, *, widths=None, dims=(2, 3), quick: bool = False
         for f in compare_files:
             imported.append((Path(f), read_points_displacement(f, 1e-3 if compare_unit_mm else 1.0)))
 
-    models, fields = {"bar": bar_result(t)}, {}
-    log.info("%s: bar model u at outputs %s mm", t.name, np.round(models["bar"].u_m.ravel()[t.output_dofs] * 1e3, 6))
-    import_fem = None
-    for dim in dims:
-        import femnn.fem as fem
-
-        log.info("fem%dd: geometry, mesh, forward and adjoint (P%d, %d rank(s)) ...", dim, opts.degree, comm.size)
-        res, flds = fem.part_model(comm, t, dim, opts)
-        models[res.name], fields[res.name] = res, flds
-        log.info("%s: %d DOFs, forward %.2f s, adjoint %.2f s", res.name, res.dofs, res.seconds_forward, res.seconds_adjoint)
-        import_fem = fem
-    fem_ref = "fem3d" if "fem3d" in models else ("fem2d" if "fem2d" in models else None)
-    hub_r = models[fem_ref].hub_radius_m if fem_ref else (hub_radius_mm or 1.25) * 1e-3
-    for f, (pts, u) in imported:
-        from femnn.crosscheck.imported import imported_result
-
-        models[f.stem] = imported_result(t, pts, u, hub_r, f.stem, source=str(f))
+    models, fields, fem_ref, hub_r = single_load_models(comm, t, dims, opts, imported, hub_radius_mm)
     ref = fem_ref or Path(compare_files[0]).stem
     if fem_ref:
         log.info("calibration of the bar model to %s (%s) ...", fem_ref, "global and per bond" if per_bond else "global")
@@ -576,11 +591,8 @@ def validate(task=DEFAULT_TASK, *, widths=None, dims=(2, 3), quick: bool = False
         log.info("width gradients of bonds %s by remeshing (fem%dd, step %.0f%%) ...", width_fd, fd_dim, width_fd_step * 100)
         fd_rows = tuple(width_gradients_fd(comm, t, fd_dim, opts, width_fd, models[f"fem{fd_dim}d"], models["bar"],
                                            step=width_fd_step))
-    free_bonds = None
-    if widths is not None:   # a trained run: judge the in situ rule on the bonds not at a width bound
-        lo, hi = t.network.width_bounds_m
-        w = t.network.widths_m
-        free_bonds = np.flatnonzero((w > lo * (1 + 1e-6)) & (w < hi * (1 - 1e-6)))
+    # a trained run: judge the in situ rule on the bonds not at a width bound
+    free_bonds = bonds_off_bounds(t.network) if widths is not None else None
     cmp = compare(t, models, ref, tolerances, gradient_bonds=free_bonds)
     task_checks = single_load_task_checks(t, models, tolerances)
     cmp = dataclasses.replace(cmp, checks=tuple(cmp.checks) + tuple(task_checks))
@@ -588,7 +600,6 @@ def validate(task=DEFAULT_TASK, *, widths=None, dims=(2, 3), quick: bool = False
     if export and 3 in dims:
         part = comm.bcast(export_part(t, hub_radius_mm=hub_radius_mm, neck_length_mm=neck_length_mm)
                           if comm.rank == 0 else None, root=0)
-    del import_fem
     settings = _settings(t, widths, dims, quick, opts, poisson, hub_r if fem_ref or hub_radius_mm else None, hub_radius_mm,
                          neck_length_mm, per_bond and fem_ref is not None, compare_files, compare_unit_mm, width_fd,
                          width_fd_step, tolerances, comm, export and 3 in dims)
