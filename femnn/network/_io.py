@@ -77,7 +77,7 @@ def builtin_networks() -> list[str]:
 # field -> checks of femnn.network._reader.check_number (shared with femnn.train.TrainConfig)
 TRAINING_CHECKS = {
     "learning_rate": dict(lo=0.0, lo_open=True),
-    "beta": dict(lo=0.0, lo_open=True),
+    "beta": dict(lo=0.0, hi=1e4, lo_open=True),   # the sigmoid's slope; task files use 5-10
     "batch_size": dict(lo=1, integer=True),
     "epochs": dict(lo=1, integer=True),
     "train_fraction": dict(lo=0.0, hi=1.0, lo_open=True),

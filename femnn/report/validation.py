@@ -1,7 +1,7 @@
 """The validation report: ``results.json``, ``report.md``, ``report.html``, pictures and FEM field files.
 
 Everything a user opens after ``femnn validate``/``crosscheck``/``converge`` is written here, from
-the frozen results of :mod:`femnn.validation`. The run is written into a staging directory next to
+the frozen results of :mod:`femnn.validation`. The run is written into a hidden staging directory inside
 ``out`` and moved into place entry by entry at the end: a failed or killed write leaves an earlier
 run in ``out`` as it was.
 """
@@ -93,21 +93,23 @@ def markdown_to_html(md_text: str, title: str) -> str:
 
 # ---- staging ---------------------------------------------------------------------------------------
 def _stage(out: Path, comm) -> Path:
+    """A private staging directory INSIDE ``out`` (created if missing): the only place a user surely may
+    write (``--out /out`` in a container: the parent ``/`` is not writable)."""
     if comm is None or comm.rank == 0:
-        out.parent.mkdir(parents=True, exist_ok=True)
         if out.exists() and not out.is_dir():
             from femnn.errors import InputError
 
             raise InputError(str(out), "", "is a file; give a directory for --out")
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=out))
     else:
         staging = None
     return comm.bcast(staging, root=0) if comm is not None else staging
 
 
 def _commit(staging: Path, out: Path) -> None:
-    """Move every entry of ``staging`` into ``out`` (replacing same-named entries), then drop staging."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Move every entry of ``staging`` into ``out`` (replacing same-named entries), then drop staging;
+    stale staging directories of killed runs go too."""
     # results.json last: a reader that sees it sees a complete run
     entries = sorted(staging.iterdir(), key=lambda p: p.name == "results.json")
     for src in entries:
@@ -120,6 +122,8 @@ def _commit(staging: Path, out: Path) -> None:
         else:
             os.replace(src, dst)
     shutil.rmtree(staging, ignore_errors=True)
+    for stale in out.glob(".partial-*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 # ---- pictures --------------------------------------------------------------------------------------
@@ -542,6 +546,8 @@ def write_validation(out: Path, v, comm=None) -> list[Path]:
     except BaseException:
         if comm is None or comm.rank == 0:
             shutil.rmtree(staging, ignore_errors=True)
+            if out.is_dir() and not any(out.iterdir()):
+                out.rmdir()   # nothing of an earlier run was there: leave nothing behind
         raise
     if comm is not None:
         comm.Barrier()

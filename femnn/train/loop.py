@@ -301,118 +301,151 @@ def train(task: Task, config: TrainConfig = TrainConfig(), *, init_widths_m=None
     st, split, fp = prepare(task, config, init_widths_m, split)
     prob = problem or TaskProblem(task)
     wm = WidthMap(task.network, st["beta"])
-    w0 = task.network.widths_m if init_widths_m is None else np.asarray(init_widths_m, float)
-    theta = wm.theta(w0)
     adam = Adam(task.network.n_bonds, st["learning_rate"])
-    exact = st["update"] == "exact"
-    single = task.kind == "single"
-    history: list = []
-    start = 1
-    k_prev = None
-    if checkpoint is not None:
-        remove_stale_checkpoint_temps(Path(checkpoint))
-    if checkpoint is not None and resume and Path(checkpoint).exists():
-        ck = load_checkpoint(Path(checkpoint), fp, task.network.n_bonds)
-        theta = np.array(ck["theta"], dtype=float)
-        adam.load(ck)
-        history = ck["history"]
-        start = int(ck["epoch"]) + 1
-        k_prev = np.array(ck["k_prev"]) if ck["k_prev"].size else None
-        if bool(ck["finished"]):
-            start = None
+    w0 = task.network.widths_m if init_widths_m is None else np.asarray(init_widths_m, float)
+    state = _start(wm.theta(w0), adam, task, fp, checkpoint, resume)
     t0 = time.perf_counter()
 
     def save(epoch, finished=False):
         if checkpoint is not None:
-            _save_checkpoint(Path(checkpoint), theta=theta, history=json.dumps(history), epoch=epoch,
-                             k_prev=np.array([]) if k_prev is None else k_prev, fingerprint=fp,
+            _save_checkpoint(Path(checkpoint), theta=state.theta, history=json.dumps(state.history), epoch=epoch,
+                             k_prev=np.array([]) if state.k_prev is None else state.k_prev, fingerprint=fp,
                              finished=finished, **adam.state())
 
-    stopped_by = "epochs"
-    if single:
-        explicit = config.epochs is not None
-        n_iter = int(config.epochs) if explicit else int(st["max_iter"])
-        bar = Progress(n_iter, f"train {task.name}", progress)
-        is_mse = task.loss == "mse"
-        it = start or n_iter + 1
-        while it <= n_iter:
-            k = wm.k(theta)
-            ev = prob.evaluate(k)
-            rec = {"epoch": it, "loss": ev.loss, "u_out": ev.u_out[0].tolist()}
-            if is_mse:
-                rec["train_error"] = relative_error(ev.u_out, task.Y)
-            else:
-                rec["train_accuracy"] = float(predict(ev.u_out)[0] == task.Y[0])
-            g = ev.gradient_k * wm.dk_dtheta(theta) if exact else ev.gradient_k
-            theta = adam.step(theta, g)
-            k_err = float(np.linalg.norm(k - k_prev) / np.linalg.norm(k_prev)) if k_prev is not None else None
-            rec["k_error"] = k_err
-            history.append(rec)
-            k_prev = k
-            bar.update(it, f"loss {ev.loss:.4g}")
-            if not explicit:
-                if it > 1 and k_err <= st["k_tol"]:
-                    stopped_by = "k_tol"
-                elif is_mse and st["u_tol"] > 0 and rec["train_error"] <= st["u_tol"]:
-                    stopped_by = "u_tol"
-                elif it == n_iter:
-                    stopped_by = "max_iter"
-            if stopped_by != "epochs" or it == n_iter:
-                break
-            if it % 200 == 0:
-                save(it)
-            it += 1
-        bar.close()
-        if start is not None:
-            save(len(history), finished=True)
-        elif history:
-            stopped_by = history[-1].get("stopped_by", stopped_by)
-        if history:
-            history[-1]["stopped_by"] = stopped_by
+    if task.kind == "single":
+        stopped_by = _train_single(task, config, st, prob, wm, adam, state, save, progress)
     else:
-        tr = np.asarray(split["train"], dtype=np.int64)
-        te = np.asarray(split["test"], dtype=np.int64)
-        both = np.concatenate([tr, te])
-        n_epochs = int(st["epochs"])
-        shuffles = split.get("shuffles")
-        if shuffles is not None and len(shuffles) < n_epochs:
-            raise InputError("--split", "shuffles", f"{len(shuffles)} epochs of shuffles for {n_epochs} epochs; give one list per epoch or fewer --epochs")
-        B = int(st["batch_size"])
-        authors = st["conventions"] == "authors"
-        bar = Progress(n_epochs, f"train {task.name}", progress)
-        for epoch in range(start or n_epochs + 1, n_epochs + 1):
-            order = np.asarray(shuffles[epoch - 1]) if shuffles is not None else np.random.default_rng([st["seed"], epoch]).permutation(tr.size)
-            batch_losses = []
-            k_last = None
-            for b0 in range(0, tr.size, B):
-                idx = tr[order[b0:b0 + B]]
-                k_last = wm.k(theta)
-                ev = prob.evaluate(k_last, idx)
-                batch_losses.append(float(ev.losses.sum() / B))
-                g = ev.gradient_k * wm.dk_dtheta(theta) if exact else ev.gradient_k
-                theta = adam.step(theta, g)
-            k_eval = k_last if authors else wm.k(theta)
-            ev = prob.evaluate(k_eval, both, gradient=False)
-            n_tr = tr.size
-            rec = {"epoch": epoch,
-                   "loss": float(np.mean(batch_losses)) if authors else float(ev.losses[:n_tr].mean()),
-                   "test_loss": float(ev.losses[n_tr:].mean()) if te.size else None,
-                   "batch_loss_mean": float(np.mean(batch_losses))}
-            if task.is_classification:
-                pred = predict(ev.u_out)
-                rec["train_accuracy"] = float(np.mean(pred[:n_tr] == task.Y[tr]))
-                rec["test_accuracy"] = float(np.mean(pred[n_tr:] == task.Y[te])) if te.size else None
-            else:
-                rec["train_error"] = relative_error(ev.u_out[:n_tr], task.Y[tr])
-                rec["test_error"] = relative_error(ev.u_out[n_tr:], task.Y[te]) if te.size else None
-            history.append(rec)
-            save(epoch, finished=epoch == n_epochs)
-            txt = f"loss {rec['loss']:.4g}" + (f" acc {rec['test_accuracy']:.3f}" if task.is_classification and te.size else "")
-            bar.update(epoch, txt, force=epoch == n_epochs)
-        bar.close()
-    widths = wm.widths(theta)
+        stopped_by = "epochs"
+        _train_epochs(task, st, split, prob, wm, adam, state, save, progress)
+    widths = wm.widths(state.theta)
     if not np.all(np.isfinite(widths)):
         raise InputError(SETTINGS, "learning_rate", f"{st['learning_rate']!r}: training diverged (non-finite widths); "
                          "lower the learning rate or beta")
-    return TrainResult(task, widths, task.network.stiffness_N_per_m(widths), history, st, split, stopped_by,
+    return TrainResult(task, widths, task.network.stiffness_N_per_m(widths), state.history, st, split, stopped_by,
                        time.perf_counter() - t0, fingerprint=fp)
+
+
+@dataclass
+class _State:
+    """What training carries from step to step (and a checkpoint holds): the training variable θ, the
+    history so far, the previous spring constants (the authors' k-rule) and the first step to run (None:
+    the checkpointed run had finished)."""
+
+    theta: np.ndarray
+    history: list
+    k_prev: np.ndarray | None = None
+    start: int | None = 1
+
+
+def _checked(theta, st: dict) -> np.ndarray:
+    """θ after a step, refused (one line naming the setting) as soon as it stops being finite."""
+    if not np.all(np.isfinite(theta)):
+        raise InputError(SETTINGS, "learning_rate", f"{st['learning_rate']!r} with beta {st['beta']!r}: training "
+                         "diverged (non-finite widths); lower the learning rate or beta")
+    return theta
+
+
+def _start(theta, adam, task: Task, fp: str, checkpoint, resume: bool) -> _State:
+    """A fresh state at ``theta``, or the checkpoint's when resuming a run with the same fingerprint."""
+    if checkpoint is not None:
+        remove_stale_checkpoint_temps(Path(checkpoint))
+    state = _State(theta, [])
+    if checkpoint is not None and resume and Path(checkpoint).exists():
+        ck = load_checkpoint(Path(checkpoint), fp, task.network.n_bonds)
+        adam.load(ck)
+        state = _State(np.array(ck["theta"], dtype=float), ck["history"], np.array(ck["k_prev"]) if ck["k_prev"].size else None,
+                       None if bool(ck["finished"]) else int(ck["epoch"]) + 1)
+    return state
+
+
+def _train_single(task: Task, config: TrainConfig, st: dict, prob, wm, adam, state: _State, save, progress) -> str:
+    """A single-load task: one iteration per step; without ``config.epochs`` the authors' stopping rule
+    (relative change of k at most ``k_tol``, output error at most ``u_tol`` for MSE, or ``max_iter``)."""
+    exact = st["update"] == "exact"
+    stopped_by = "epochs"
+    explicit = config.epochs is not None
+    n_iter = int(config.epochs) if explicit else int(st["max_iter"])
+    bar = Progress(n_iter, f"train {task.name}", progress)
+    is_mse = task.loss == "mse"
+    it = state.start or n_iter + 1
+    while it <= n_iter:
+        k = wm.k(state.theta)
+        ev = prob.evaluate(k)
+        rec = {"epoch": it, "loss": ev.loss, "u_out": ev.u_out[0].tolist()}
+        if is_mse:
+            rec["train_error"] = relative_error(ev.u_out, task.Y)
+        else:
+            rec["train_accuracy"] = float(predict(ev.u_out)[0] == task.Y[0])
+        g = ev.gradient_k * wm.dk_dtheta(state.theta) if exact else ev.gradient_k
+        state.theta = _checked(adam.step(state.theta, g), st)
+        k_err = float(np.linalg.norm(k - state.k_prev) / np.linalg.norm(state.k_prev)) if state.k_prev is not None else None
+        rec["k_error"] = k_err
+        state.history.append(rec)
+        state.k_prev = k
+        bar.update(it, f"loss {ev.loss:.4g}")
+        if not explicit:
+            if it > 1 and k_err <= st["k_tol"]:
+                stopped_by = "k_tol"
+            elif is_mse and st["u_tol"] > 0 and rec["train_error"] <= st["u_tol"]:
+                stopped_by = "u_tol"
+            elif it == n_iter:
+                stopped_by = "max_iter"
+        if stopped_by != "epochs" or it == n_iter:
+            break
+        if it % 200 == 0:
+            save(it)
+        it += 1
+    bar.close()
+    if state.start is not None:
+        save(len(state.history), finished=True)
+    elif state.history:
+        stopped_by = state.history[-1].get("stopped_by", stopped_by)
+    if state.history:
+        state.history[-1]["stopped_by"] = stopped_by
+    return stopped_by
+
+
+def _train_epochs(task: Task, st: dict, split: dict, prob, wm, adam, state: _State, save, progress) -> None:
+    """A data-set task: shuffled mini-batches per epoch (or the split's replayed shuffles), then the
+    epoch's record on the training and test samples (authors' or femnn's bookkeeping)."""
+    exact = st["update"] == "exact"
+    tr = np.asarray(split["train"], dtype=np.int64)
+    te = np.asarray(split["test"], dtype=np.int64)
+    both = np.concatenate([tr, te])
+    n_epochs = int(st["epochs"])
+    shuffles = split.get("shuffles")
+    if shuffles is not None and len(shuffles) < n_epochs:
+        raise InputError("--split", "shuffles", f"{len(shuffles)} epochs of shuffles for {n_epochs} epochs; give one list per epoch or fewer --epochs")
+    B = int(st["batch_size"])
+    authors = st["conventions"] == "authors"
+    bar = Progress(n_epochs, f"train {task.name}", progress)
+    for epoch in range(state.start or n_epochs + 1, n_epochs + 1):
+        order = np.asarray(shuffles[epoch - 1]) if shuffles is not None else np.random.default_rng([st["seed"], epoch]).permutation(tr.size)
+        batch_losses = []
+        k_last = None
+        for b0 in range(0, tr.size, B):
+            idx = tr[order[b0:b0 + B]]
+            k_last = wm.k(state.theta)
+            ev = prob.evaluate(k_last, idx)
+            batch_losses.append(float(ev.losses.sum() / B))
+            g = ev.gradient_k * wm.dk_dtheta(state.theta) if exact else ev.gradient_k
+            state.theta = _checked(adam.step(state.theta, g), st)
+        k_eval = k_last if authors else wm.k(state.theta)
+        ev = prob.evaluate(k_eval, both, gradient=False)
+        n_tr = tr.size
+        rec = {"epoch": epoch,
+               "loss": float(np.mean(batch_losses)) if authors else float(ev.losses[:n_tr].mean()),
+               "test_loss": float(ev.losses[n_tr:].mean()) if te.size else None,
+               "batch_loss_mean": float(np.mean(batch_losses))}
+        if task.is_classification:
+            pred = predict(ev.u_out)
+            rec["train_accuracy"] = float(np.mean(pred[:n_tr] == task.Y[tr]))
+            rec["test_accuracy"] = float(np.mean(pred[n_tr:] == task.Y[te])) if te.size else None
+        else:
+            rec["train_error"] = relative_error(ev.u_out[:n_tr], task.Y[tr])
+            rec["test_error"] = relative_error(ev.u_out[n_tr:], task.Y[te]) if te.size else None
+        state.history.append(rec)
+        save(epoch, finished=epoch == n_epochs)
+        txt = f"loss {rec['loss']:.4g}" + (f" acc {rec['test_accuracy']:.3f}" if task.is_classification and te.size else "")
+        bar.update(epoch, txt, force=epoch == n_epochs)
+    bar.close()

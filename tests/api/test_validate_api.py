@@ -108,7 +108,7 @@ def test_html_report_is_well_formed(api_and_cli):
     md = (out / "report.md").read_text(encoding="utf-8")
     for s in p.imgs:
         assert f"]({s})" in md
-    assert not list(out.parent.glob(".cli.partial-*"))
+    assert not list(out.glob(".partial-*")) and not list(out.parent.glob(".*partial*"))
 
 
 def test_failed_run_keeps_the_earlier_result(api_and_cli, tmp_path):
