@@ -390,6 +390,39 @@ def _data_set(top: Table, path: Path, kind: str, n_in: int, n_out: int, fs: floa
     return X, Y, class_names
 
 
+def _data_inputs(top, n_nodes: int, fixed: set, fs: float, src: str):
+    """``[inputs]`` of a data-set task: its table and, per input column, the loaded DOF, the column and the
+    force per unit input (N)."""
+    dofs, cols, scales = [], [], []
+    inp = top.table("inputs", ("nodes", "components", "scale", "normalise"))
+    nodes = inp.indices("nodes", n_nodes)
+    comps = _components(inp, "components", len(nodes))
+    scale = fs * inp.number("scale", 1.0, nonzero=True)
+    for c, (node, comp) in enumerate(zip(nodes, comps)):
+        if node in fixed:
+            raise InputError(src, f"inputs.nodes[{c}]", f"node {node} is fixed; a load on a fixed node does nothing; load a free node")
+        dofs.append(2 * node + comp)
+        cols.append(c)
+        scales.append(scale)
+    if len(set(dofs)) != len(dofs):
+        raise InputError(src, "inputs", "lists the same node and component twice")
+    return inp, dofs, cols, scales
+
+
+def _outputs(top, n_nodes: int, fixed: set, src: str) -> list:
+    """``[outputs]``: the output DOFs (2 node + component), free and distinct."""
+    out = top.table("outputs", ("nodes", "components"))
+    onodes = out.indices("nodes", n_nodes)
+    ocomps = _components(out, "components", len(onodes))
+    for c, node in enumerate(onodes):
+        if node in fixed:
+            raise InputError(src, f"outputs.nodes[{c}]", f"node {node} is fixed and never moves; choose a free node")
+    output_dofs = [2 * n + c for n, c in zip(onodes, ocomps)]
+    if len(set(output_dofs)) != len(output_dofs):
+        raise InputError(src, "outputs", "lists the same node and component twice")
+    return output_dofs
+
+
 def load_task(name_or_path, _chain: tuple = ()) -> Task:
     """Read a task file (TOML) and the network it refers to; see ``geometry/*.toml``."""
     path = resolve(name_or_path, kind="task")
@@ -418,29 +451,8 @@ def load_task(name_or_path, _chain: tuple = ()) -> Task:
         dofs, cols, scales = _single_loads(top, n_nodes, fixed, fs)
         X = np.ones((1, 1))
     else:
-        dofs, cols, scales = [], [], []
-        inp = top.table("inputs", ("nodes", "components", "scale", "normalise"))
-        nodes = inp.indices("nodes", n_nodes)
-        comps = _components(inp, "components", len(nodes))
-        scale = fs * inp.number("scale", 1.0, nonzero=True)
-        for c, (node, comp) in enumerate(zip(nodes, comps)):
-            if node in fixed:
-                raise InputError(src, f"inputs.nodes[{c}]", f"node {node} is fixed; a load on a fixed node does nothing; load a free node")
-            dofs.append(2 * node + comp)
-            cols.append(c)
-            scales.append(scale)
-        if len(set(dofs)) != len(dofs):
-            raise InputError(src, "inputs", "lists the same node and component twice")
-    # ---- outputs ----
-    out = top.table("outputs", ("nodes", "components"))
-    onodes = out.indices("nodes", n_nodes)
-    ocomps = _components(out, "components", len(onodes))
-    for c, node in enumerate(onodes):
-        if node in fixed:
-            raise InputError(src, f"outputs.nodes[{c}]", f"node {node} is fixed and never moves; choose a free node")
-    output_dofs = [2 * n + c for n, c in zip(onodes, ocomps)]
-    if len(set(output_dofs)) != len(output_dofs):
-        raise InputError(src, "outputs", "lists the same node and component twice")
+        inp, dofs, cols, scales = _data_inputs(top, n_nodes, fixed, fs, src)
+    output_dofs = _outputs(top, n_nodes, fixed, src)
     # ---- loss ----
     lt = top.table("loss", ("kind", "weight", "softmax_scale_per_m", "temperature", "targets", "target"))
     loss = lt.string("kind", choices=LOSSES)
