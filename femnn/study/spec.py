@@ -109,6 +109,45 @@ def _check_param(src, fld, name, value):
     return v
 
 
+def _cases(data: dict, src: str, combine: str, fixed: dict) -> tuple[dict, list]:
+    """The study's axes and its cases: the product of the ``[axes]`` (``combine = "product"``) or the
+    ``[[cases]]`` as listed (``combine = "list"``), each with the ``[fixed]`` parameters merged in."""
+    axes = {}
+    cases = []
+    if combine == "product":
+        if "cases" in data:
+            raise InputError(src, "cases", "only used with combine = \"list\"; remove it or set combine = \"list\"")
+        raw = data.get("axes", {})
+        if not raw:
+            raise InputError(src, "axes", "missing or empty; give at least one axis, e.g. [axes] poisson_ratio = [0.45, 0.49]")
+        for k, vals in raw.items():
+            if not isinstance(vals, list):
+                raise InputError(src, f"axes.{k}", f"{vals!r} is a single value, not an axis; give a list such as [{vals!r}] "
+                                 f"(or put a constant in [fixed])")
+            if not vals:
+                raise InputError(src, f"axes.{k}", "is an empty axis; give a non-empty list of values")
+            axes[k] = [_check_param(src, f"axes.{k}[{i}]", k, v) for i, v in enumerate(vals)]
+            if k in fixed:
+                raise InputError(src, f"axes.{k}", "is also in [fixed]; keep it in one place")
+        for combo in itertools.product(*axes.values()):
+            cases.append({**fixed, **dict(zip(axes, combo))})
+    elif combine == "list":
+        raw = data.get("cases")
+        if not isinstance(raw, list) or not raw:
+            raise InputError(src, "cases", "combine = \"list\" needs a non-empty [[cases]] list")
+        for i, c in enumerate(raw):
+            case = dict(fixed)
+            for k, v in c.items():
+                case[k] = _check_param(src, f"cases[{i}].{k}", k, v)
+                axes.setdefault(k, [])
+                if case[k] not in axes[k]:
+                    axes[k].append(case[k])
+            cases.append(case)
+    else:
+        raise InputError(src, "combine", f"{combine!r}; expected \"product\" or \"list\"")
+    return axes, cases
+
+
 def load_study(path) -> Study:
     """Read and validate a study file (or a built-in name from ``geometry/studies/``)."""
     from femnn.network import geometry_dir, load_task
@@ -157,39 +196,7 @@ def load_study(path) -> Study:
     for k, v in data.get("fixed", {}).items():
         fixed[k] = _check_param(src, f"fixed.{k}", k, v)
     combine = data.get("combine", "product")
-    axes = {}
-    cases = []
-    if combine == "product":
-        if "cases" in data:
-            raise InputError(src, "cases", "only used with combine = \"list\"; remove it or set combine = \"list\"")
-        raw = data.get("axes", {})
-        if not raw:
-            raise InputError(src, "axes", "missing or empty; give at least one axis, e.g. [axes] poisson_ratio = [0.45, 0.49]")
-        for k, vals in raw.items():
-            if not isinstance(vals, list):
-                raise InputError(src, f"axes.{k}", f"{vals!r} is a single value, not an axis; give a list such as [{vals!r}] "
-                                 f"(or put a constant in [fixed])")
-            if not vals:
-                raise InputError(src, f"axes.{k}", "is an empty axis; give a non-empty list of values")
-            axes[k] = [_check_param(src, f"axes.{k}[{i}]", k, v) for i, v in enumerate(vals)]
-            if k in fixed:
-                raise InputError(src, f"axes.{k}", "is also in [fixed]; keep it in one place")
-        for combo in itertools.product(*axes.values()):
-            cases.append({**fixed, **dict(zip(axes, combo))})
-    elif combine == "list":
-        raw = data.get("cases")
-        if not isinstance(raw, list) or not raw:
-            raise InputError(src, "cases", "combine = \"list\" needs a non-empty [[cases]] list")
-        for i, c in enumerate(raw):
-            case = dict(fixed)
-            for k, v in c.items():
-                case[k] = _check_param(src, f"cases[{i}].{k}", k, v)
-                axes.setdefault(k, [])
-                if case[k] not in axes[k]:
-                    axes[k].append(case[k])
-            cases.append(case)
-    else:
-        raise InputError(src, "combine", f"{combine!r}; expected \"product\" or \"list\"")
+    axes, cases = _cases(data, src, combine, fixed)
     ids = [case_id(c) for c in cases]
     if len(set(ids)) != len(ids):
         raise InputError(src, "axes", "two cases have identical parameters; remove the duplicate value")
@@ -200,7 +207,7 @@ def load_study(path) -> Study:
             raise InputError(src, "prune_bond", f"bond {b} does not exist; the network has bonds 0..{net.n_bonds - 1}")
     needs_fem = any(m.startswith("fem") for m in models)
     if not needs_fem:
-        fem_only = {"poisson_ratio", "neck_length_mm", "hub_radius_mm", "refine", "degree", "solver"} & set(axes)
+        fem_only = {"poisson_ratio", "neck_length_mm", "hub_radius_mm", "refine", "degree", "solver", "formulation"} & set(axes)
         if fem_only:
             raise InputError(src, f"axes.{sorted(fem_only)[0]}", "only changes FEM models; add \"fem2d\" or \"fem3d\" to models")
     return Study(name=str(data.get("name", p.stem)), source=src, base=str(base_path), widths=widths, models=tuple(models),
