@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,21 +108,9 @@ def write_measurement(path, m: Measurement) -> Path:
 
 def read_measurement(path) -> Measurement:
     """Read a ``femnn measure`` result: a directory holding ``measurement.json`` or the file itself."""
-    p = Path(path)
-    src = str(path)
-    if p.is_dir():
-        p = p / "measurement.json"
-        if not p.is_file():
-            raise InputError(src, "measurement.json", "not found in this directory; give a `femnn measure` output directory")
-    if not p.is_file():
-        raise InputError(src, "", "no such file or directory (expected a `femnn measure` output directory or its measurement.json)")
-    src = str(p)
-    try:
-        d = json.loads(p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(src, "", f"not valid JSON ({exc}); re-run `femnn measure`") from None
-    if not isinstance(d, dict):
-        raise InputError(src, "", "expected a JSON object as written by `femnn measure`")
+    from femnn.report.files import read_result_json
+
+    d, src = read_result_json(path, "measurement.json", "femnn measure")
     for key in ("nodes", "bonds", "states"):
         if key not in d:
             raise InputError(src, key, "missing; this is not a `femnn measure` result")

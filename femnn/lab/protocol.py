@@ -375,27 +375,17 @@ def _photos(task_name, states: dict, repeats: int, n_nodes: int) -> tuple[list, 
 def read_photo_loads(path) -> dict:
     """Photo state name -> the forces it carries (n_nodes, 2) N, from a ``femnn protocol`` directory or its
     protocol.json (``photo_loads_N``): what ``femnn calibrate --protocol`` fills into states without load_N."""
-    import json
-    from pathlib import Path
+    from femnn.report.files import read_result_json
 
-    p = Path(path)
-    src = str(path)
-    if p.is_dir():
-        p = p / "protocol.json"
-    if not p.is_file():
-        raise InputError(src, "", "no such file or directory (expected a `femnn protocol` output directory or its protocol.json)")
-    try:
-        d = json.loads(p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(str(p), "", f"not valid JSON ({exc}); re-run `femnn protocol`") from None
-    raw = d.get("photo_loads_N") if isinstance(d, dict) else None
+    d, src = read_result_json(path, "protocol.json", "femnn protocol")
+    raw = d.get("photo_loads_N")
     if not isinstance(raw, dict) or not raw:
-        raise InputError(str(p), "photo_loads_N", "missing; this is not a `femnn protocol` result (or an older one)")
+        raise InputError(src, "photo_loads_N", "missing; this is not a `femnn protocol` result (or an older one)")
     out = {}
     for name, F in raw.items():
         a = np.asarray(F, dtype=float)
         if a.ndim != 2 or a.shape[1] != 2 or not np.all(np.isfinite(a)):
-            raise InputError(str(p), f"photo_loads_N.{name}", f"has shape {a.shape}; expected (n_nodes, 2) finite forces")
+            raise InputError(src, f"photo_loads_N.{name}", f"has shape {a.shape}; expected (n_nodes, 2) finite forces")
         out[name] = a
     return out
 

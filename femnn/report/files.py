@@ -114,6 +114,27 @@ def git_commit() -> str | None:
         return None
 
 
+def read_result_json(path, name: str, command: str) -> tuple[dict, str]:
+    """The JSON object a femnn command wrote: ``path`` is its output directory (holding ``name``) or the
+    file itself -> (data, the file's path as a string). Refused with one line when missing, not JSON or
+    not an object, naming the command to run again."""
+    src = str(path)
+    p = Path(path)
+    if p.is_dir():
+        p = p / name
+        if not p.is_file():
+            raise InputError(src, name, f"not found in this directory; give a `{command}` output directory")
+    if not p.is_file():
+        raise InputError(src, "", f"no such file or directory (expected a `{command}` output directory or its {name})")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(str(p), "", f"not valid JSON ({exc}); re-run `{command}`") from None
+    if not isinstance(data, dict):
+        raise InputError(str(p), "", f"expected a JSON object as written by `{command}`")
+    return data, str(p)
+
+
 def read_widths(spec, n_bonds: int | None = None) -> np.ndarray:
     """Bond widths (m) from a ``femnn train`` output directory (its ``widths.json``), a JSON file
     holding a list of widths in metres or an object with ``widths_m``, or an inline JSON list."""
