@@ -43,6 +43,38 @@ def _lame(E, nu, plane_stress):
     return mu, lam
 
 
+def rigid_body_nullspace(comm, V, gdim: int, new_vec):
+    """The rigid-body modes of the vector space ``V`` (3 translations/rotations in 2D, 6 in 3D) built from
+    owned DOFs only, orthonormalised (modified Gram-Schmidt, collective dot products), as a PETSc
+    NullSpace for GAMG. ``new_vec()`` returns an empty PETSc vector laid out like the operator's
+    displacement block (the mixed problem's is a sub-block of its u-p system)."""
+    from petsc4py import PETSc
+
+    bs = V.dofmap.index_map_bs
+    n_own = V.dofmap.index_map.size_local
+    x = V.tabulate_dof_coordinates()[:n_own]
+    modes = []
+    for c in range(gdim):
+        m = np.zeros((n_own, bs))
+        m[:, c] = 1.0
+        modes.append(m)
+    for i, j in ([(0, 1)] if gdim == 2 else [(0, 1), (1, 2), (2, 0)]):
+        m = np.zeros((n_own, bs))
+        m[:, i] = -x[:, j]
+        m[:, j] = x[:, i]
+        modes.append(m)
+    vecs = []
+    for m in modes:
+        v = new_vec()
+        v.array[:] = m.ravel()
+        vecs.append(v)
+    for i, v in enumerate(vecs):
+        for w in vecs[:i]:
+            v.axpy(-v.dot(w), w)
+        v.normalize()
+    return PETSc.NullSpace().create(vectors=vecs, comm=comm)
+
+
 class RegionReductions:
     """Region bookkeeping and hub means shared by every elasticity problem on a tagged part mesh
     (:class:`ElasticityProblem`, :class:`femnn.fem.mixed.MixedElasticityProblem`). The subclass calls
@@ -239,33 +271,7 @@ class ElasticityProblem(RegionReductions):
 
     def _rigid_modes(self):
         """Rigid-body modes (3 in 2D, 6 in 3D) as a PETSc near-nullspace, from owned DOFs only."""
-        from petsc4py import PETSc
-
-        V = self.V
-        bs = V.dofmap.index_map_bs
-        n_own = V.dofmap.index_map.size_local
-        x = V.tabulate_dof_coordinates()[:n_own]
-        modes = []
-        for c in range(self.gdim):
-            m = np.zeros((n_own, bs))
-            m[:, c] = 1.0
-            modes.append(m)
-        rot = [(0, 1)] if self.gdim == 2 else [(0, 1), (1, 2), (2, 0)]
-        for i, j in rot:
-            m = np.zeros((n_own, bs))
-            m[:, i] = -x[:, j]
-            m[:, j] = x[:, i]
-            modes.append(m)
-        vecs = []
-        for m in modes:
-            v = self.A.createVecLeft()
-            v.array[:] = m.ravel()
-            vecs.append(v)
-        for i, v in enumerate(vecs):  # modified Gram-Schmidt (collective dot products)
-            for w in vecs[:i]:
-                v.axpy(-v.dot(w), w)
-            v.normalize()
-        return PETSc.NullSpace().create(vectors=vecs, comm=self.comm)
+        return rigid_body_nullspace(self.comm, self.V, self.gdim, self.A.createVecLeft)
 
     def set_scale(self, scale: dict, update: bool = True):
         """Stiffness scale s per cell tag (other cells keep theirs); reassembles K if ``update``."""

@@ -55,7 +55,7 @@ import weakref
 
 import numpy as np
 
-from femnn.fem.elasticity import RegionReductions, _land_op
+from femnn.fem.elasticity import RegionReductions, _land_op, rigid_body_nullspace
 
 PREFIX = "femnn_mixed_"
 
@@ -241,32 +241,11 @@ class MixedElasticityProblem(RegionReductions):
         self._x = fpetsc.create_vector([V, Q], kind="mpi")
 
     def _rigid_modes(self, n_own_u):
+        """Rigid-body modes of the displacement block (owned DOFs), for the GAMG of the fieldsplit."""
         from petsc4py import PETSc
 
-        V = self.V
-        bs = V.dofmap.index_map_bs
-        n_own = V.dofmap.index_map.size_local
-        x = V.tabulate_dof_coordinates()[:n_own]
-        modes = []
-        for c in range(self.gdim):
-            m = np.zeros((n_own, bs))
-            m[:, c] = 1.0
-            modes.append(m)
-        for i, j in ([(0, 1)] if self.gdim == 2 else [(0, 1), (1, 2), (2, 0)]):
-            m = np.zeros((n_own, bs))
-            m[:, i] = -x[:, j]
-            m[:, j] = x[:, i]
-            modes.append(m)
-        vecs = []
-        for m in modes:
-            v = PETSc.Vec().createMPI((n_own_u, PETSc.DECIDE), comm=self.comm)
-            v.array[:] = m.ravel()
-            vecs.append(v)
-        for i, v in enumerate(vecs):
-            for w in vecs[:i]:
-                v.axpy(-v.dot(w), w)
-            v.normalize()
-        return PETSc.NullSpace().create(vectors=vecs, comm=self.comm)
+        return rigid_body_nullspace(self.comm, self.V, self.gdim,
+                                    lambda: PETSc.Vec().createMPI((n_own_u, PETSc.DECIDE), comm=self.comm))
 
     # ---- same interface as ElasticityProblem ----------------------------------------------
     def set_scale(self, scale: dict, update: bool = True):
