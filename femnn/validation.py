@@ -366,17 +366,13 @@ def validate_data_task(comm, t: Task, dims, opts, split, tol: Tolerances, per_bo
     fit = None
     for dim in dims:
         import femnn.fem as fem
-        from femnn.fem.meshing import mesh_task, with_material
         from femnn.fem.transfer import transfer_from_problem
 
-        tm = with_material(t, opts)
         log.info("fem%dd: geometry, mesh, one factorisation, %d input solves (P%d, %d rank(s)) ...", dim, t.n_inputs,
                  opts.degree, comm.size)
         t1 = time.perf_counter()
-        mesh, cell_tags, info = mesh_task(comm, tm, dim, opts)
-        prob = fem.make_problem(comm, tm, mesh, cell_tags, degree=opts.degree, solver=opts.solver,
-                                formulation=opts.formulation)
-        tr = transfer_from_problem(comm, tm, prob, seconds_mesh=time.perf_counter() - t1)
+        prob, _, t_mesh = fem.part_problem(comm, t, dim, opts)
+        tr = transfer_from_problem(comm, t, prob, seconds_mesh=t_mesh)
         name = f"fem{dim}d"
         models[name] = TaskModel(name, tr.T, data_task_record(t, X @ tr.T.T, split), dofs=tr.dofs, degree=opts.degree,
                                  seconds=time.perf_counter() - t1)

@@ -13,9 +13,10 @@ import dolfinx_solver  # noqa: F401  (before dolfinx/petsc4py/mpi4py: puts the w
 from femnn.fem.elasticity import ElasticityProblem
 from femnn.fem.meshing import FemOptions, MeshInfo, mesh_task
 from femnn.fem.result import FemFields, FemResult
-from femnn.fem.solve import (data_model, default_bond_tag, default_hub_tag, make_problem, part_model, solve_loads,
+from femnn.fem.solve import (data_model, default_bond_tag, default_hub_tag, make_problem, part_model, part_problem,
+                             solve_loads,
                              solve_task, write_fields)
 
 __all__ = ["ElasticityProblem", "FemFields", "FemOptions", "FemResult", "MeshInfo", "mesh_task", "make_problem",
-           "part_model", "data_model", "solve_task", "solve_loads", "write_fields", "default_hub_tag",
+           "part_model", "part_problem", "data_model", "solve_task", "solve_loads", "write_fields", "default_hub_tag",
            "default_bond_tag"]

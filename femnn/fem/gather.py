@@ -82,7 +82,6 @@ def boundary_surface(comm, u, cell_values):
     Returns ``(tris, disp, vals, (max_value, max_xyz))`` on rank 0, None elsewhere. P1 geometry assumed
     (femnn meshes are order 1); higher-degree displacements are sampled at the vertices."""
     import dolfinx
-    from mpi4py import MPI
 
     mesh = u.function_space.mesh
     tdim, gdim = mesh.topology.dim, mesh.geometry.dim

@@ -192,13 +192,11 @@ def calibration_widths(network, n_random: int = 3, seed: int = 0) -> np.ndarray:
 def fem_bond_stiffness(comm, task: Task, dim: int, opts: FemOptions, widths_m) -> dict:
     """Per-bond spring constants (N/m) of the bar model best reproducing the FEM hub compliance at
     ``widths_m`` (unit force on every free DOF in turn; one mesh, one factorisation)."""
-    from femnn.fem.solve import make_problem, solve_loads
+    from femnn.fem.solve import part_problem, solve_loads
 
-    task = with_material(task, opts)
     task = task.with_network(task.network.with_widths(widths_m))
     net = task.network
-    mesh, tags, _ = mesh_task(comm, task, dim, opts)
-    prob = make_problem(comm, task, mesh, tags, degree=opts.degree, solver=opts.solver, formulation=opts.formulation)
+    prob, _, _ = part_problem(comm, task, dim, opts)
     F = _unit_load_cases(net)
     U = solve_loads(comm, prob, F, net.n_nodes)
     prob.ksp.destroy()

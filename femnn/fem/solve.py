@@ -124,12 +124,10 @@ def von_mises_field(comm, problem, u):
     return vm, comm.allreduce(float(vm.x.array.max(initial=0.0)), op=MPI.MAX)
 
 
-def part_model(comm, task, dim: int, opts=None, name: str | None = None) -> tuple[FemResult, FemFields]:
-    """The printed part of a single-load task through the FEM: build and mesh it
-    (:func:`femnn.fem.mesh_task`), assemble, factorise once, forward and adjoint
-    (:func:`solve_task`) -> (FemResult named ``fem2d``/``fem3d``, FemFields). Collective."""
-    import dataclasses
-
+def part_problem(comm, task, dim: int, opts=None):
+    """The printed part of ``task`` as an assembled elasticity problem (collective): ``opts``' material
+    override applied, the part built and meshed (:func:`femnn.fem.mesh_task`), the problem made with
+    ``opts``' degree, solver and formulation (:func:`make_problem`) -> (problem, MeshInfo, seconds_mesh)."""
     from femnn.fem.meshing import FemOptions, mesh_task, with_material
 
     opts = opts or FemOptions()
@@ -138,7 +136,18 @@ def part_model(comm, task, dim: int, opts=None, name: str | None = None) -> tupl
     mesh, cell_tags, info = mesh_task(comm, task, dim, opts)
     t_mesh = time.perf_counter() - t0
     prob = make_problem(comm, task, mesh, cell_tags, degree=opts.degree, solver=opts.solver, formulation=opts.formulation)
-    res, fields = solve_task(comm, task, mesh, cell_tags, problem=prob, name=name)
+    return prob, info, t_mesh
+
+
+def part_model(comm, task, dim: int, opts=None, name: str | None = None) -> tuple[FemResult, FemFields]:
+    """The printed part of a single-load task through the FEM: build and mesh it
+    (:func:`femnn.fem.mesh_task`), assemble, factorise once, forward and adjoint
+    (:func:`solve_task`) -> (FemResult named ``fem2d``/``fem3d``, FemFields). Collective."""
+    import dataclasses
+
+    prob, info, t_mesh = part_problem(comm, task, dim, opts)
+    # the material only enters through the problem: the task itself gives loads, outputs and loss
+    res, fields = solve_task(comm, task, prob.mesh, prob.cell_tags, problem=prob, name=name)
     res = dataclasses.replace(res, seconds_mesh=t_mesh, hub_radius_m=info.hub_radius_m, n_elements=info.n_elements)
     return res, fields
 
@@ -146,12 +155,9 @@ def part_model(comm, task, dim: int, opts=None, name: str | None = None) -> tupl
 def data_model(comm, task, dim: int, opts, idx) -> dict:
     """A data-set task's samples ``idx`` through the FEM of the part (one factorisation for every
     load case): mean loss and accuracy (classification) or relative output error (regression)."""
-    from femnn.fem.meshing import mesh_task, with_material
     from femnn.train.losses import loss_and_grad, predict, relative_error
 
-    task = with_material(task, opts)
-    mesh, cell_tags, _ = mesh_task(comm, task, dim, opts)
-    prob = make_problem(comm, task, mesh, cell_tags, degree=opts.degree, solver=opts.solver, formulation=opts.formulation)
+    prob, _, _ = part_problem(comm, task, dim, opts)
     idx = np.asarray(idx)
     U = solve_loads(comm, prob, task.loads_N(task.X[idx]), task.network.n_nodes)
     u_out = U.reshape(idx.size, -1)[:, task.output_dofs]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from femnn.fem.meshing import FemOptions, mesh_task, with_material
+from femnn.fem.meshing import FemOptions
 from femnn.network import Task
 
 
@@ -102,13 +102,9 @@ def fem_transfer(comm, task: Task, dim: int, opts: FemOptions = FemOptions()) ->
     (:func:`femnn.fem.make_problem`), and solves once per input column
     (:func:`femnn.fem.solve_loads`); ``opts`` gives the mesh, degree, solver and material override.
     """
-    from femnn.fem.solve import make_problem
+    from femnn.fem.solve import part_problem
 
     if dim not in (2, 3):
         raise ValueError(f"dim must be 2 or 3 (got {dim})")
-    task = with_material(task, opts)
-    t0 = time.perf_counter()
-    mesh, cell_tags, _ = mesh_task(comm, task, dim, opts)
-    seconds_mesh = time.perf_counter() - t0
-    problem = make_problem(comm, task, mesh, cell_tags, degree=opts.degree, solver=opts.solver, formulation=opts.formulation)
+    problem, _, seconds_mesh = part_problem(comm, task, dim, opts)
     return transfer_from_problem(comm, task, problem, seconds_mesh=seconds_mesh)

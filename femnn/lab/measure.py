@@ -351,9 +351,7 @@ def fem_states(comm, task, m: Measurement, dim: int, opts=None) -> dict:
     names = [k for k, s in m.states.items() if s.load_N is not None]
     if not names:
         return {}
-    opts = opts or fem.FemOptions(quick=True)
-    mesh, tags, _ = fem.mesh_task(comm, task, dim, opts)
-    prob = fem.make_problem(comm, task, mesh, tags, degree=opts.degree, solver=opts.solver, formulation=opts.formulation)
+    prob, _, _ = fem.part_problem(comm, task, dim, opts or fem.FemOptions(quick=True))
     U = fem.solve_loads(comm, prob, np.stack([np.asarray(m.states[k].load_N) for k in names]), task.network.n_nodes)
     bm = BarModel(task.network)
     return {k: {"u_m": U[i], "e_m": bm.elongations(U[i])} for i, k in enumerate(names)}

@@ -150,8 +150,7 @@ def _fem_loads(comm, task: Task, F: np.ndarray, dim: int, quick: bool) -> np.nda
     """FEM hub displacements (n_cases, n_nodes, 2) of the printed part for loads F, one factorisation."""
     import femnn.fem as fem
 
-    mesh, ct, _ = fem.mesh_task(comm, task, dim, fem.FemOptions(quick=quick))
-    prob = fem.make_problem(comm, task, mesh, ct)
+    prob, _, _ = fem.part_problem(comm, task, dim, fem.FemOptions(quick=quick))
     return fem.solve_loads(comm, prob, F, task.network.n_nodes)
 
 
