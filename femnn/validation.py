@@ -56,9 +56,6 @@ class SelfComm:
     def Barrier(self):
         pass
 
-    def allgather(self, obj):
-        return [obj]
-
 
 def fem_comm(comm=None):
     """``comm`` or MPI.COMM_WORLD (imports the DOLFINx wheel's MPI first)."""

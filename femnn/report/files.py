@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -46,7 +47,18 @@ def atomic_write_json(path, obj, indent=1) -> Path:
     return atomic_write_text(path, json.dumps(_clean(obj), indent=indent) + "\n")
 
 
+@functools.lru_cache(maxsize=4)
+def _versions(verbose: bool, load_petsc: bool) -> tuple:
+    return tuple(_read_versions(verbose, load_petsc).items())
+
+
 def versions(verbose: bool = True, load_petsc: bool = False) -> dict:
+    """Provenance (see :func:`_read_versions`), read once per process: a run's report and its results.json
+    ask for it more than once, and each read runs git."""
+    return dict(_versions(verbose, load_petsc))
+
+
+def _read_versions(verbose: bool = True, load_petsc: bool = False) -> dict:
     """Provenance: the versions of femnn, Python, numpy, scipy and, when installed, dolfinx, PETSc,
     gmsh, MPI (the library's own version string) and matplotlib, plus the git commit of the femnn
     checkout when there is one. Only packages already importable are asked (nothing is installed)."""

@@ -26,13 +26,11 @@ def plot_state(network, rows, path, *, title: str = "", u_m=None, output_nodes=(
     nodes as glued squares, outputs circled; optionally the expected deformed shape, magnified."""
     from pathlib import Path
 
-    from femnn.report.plots import pyplotless
-
-    plt = pyplotless()   # Figure on an Agg canvas: no pyplot state, no backend switch
+    from femnn.report.plots import new_figure
 
     x = network.nodes_m * 1e3
     span = float(np.ptp(x, axis=0).max())
-    fig, ax = plt.subplots(figsize=(7, 5.5))
+    fig, ax = new_figure((7, 5.5))
     for (i, j), w in zip(network.bonds, network.widths_m):
         ax.plot(*x[[i, j]].T, color="0.55", lw=1.5 + 2.5 * w / network.width_bounds_m[1], solid_capstyle="round", zorder=1)
     if u_m is not None:
@@ -77,7 +75,6 @@ def plot_state(network, rows, path, *, title: str = "", u_m=None, output_nodes=(
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     fig.savefig(tmp, dpi=130, bbox_inches="tight")
-    plt.close(fig)
     tmp.replace(path)
     return path
 

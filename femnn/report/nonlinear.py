@@ -30,16 +30,14 @@ def plot_linearity(path, rec) -> Path:
     """Output displacement (mm) against load (N, the largest nodal force times the factor) for the
     linear FEM, the hyperelastic FEM and the bar model, one panel per output, and a last panel with
     the departure (%) against load (rank 0 only)."""
-    from femnn.report.plots import pyplotless, save_figure
-
-    plt = pyplotless()   # Figure on an Agg canvas: no pyplot state, no backend switch
+    from femnn.report.plots import new_figure, save_figure
 
     f = np.asarray(rec["load_factors"], float)
     order = np.argsort(f)
     F1 = float(np.abs(np.asarray(rec["load_N_at_factor_1"])).max())
     load = np.concatenate([[0.0], f[order] * F1])
     n_out = len(rec["outputs"])
-    fig, axes = plt.subplots(1, n_out + 1, figsize=(5.2 * (n_out + 1), 4.2), squeeze=False)
+    fig, axes = new_figure((5.2 * (n_out + 1), 4.2), nrows=1, ncols=n_out + 1, squeeze=False)
     for k, ax in enumerate(axes[0][:n_out]):
         for key, style, label in (("u_out_bar_m", "s:", "bar model (linear)"), ("u_out_linear_m", "o--", "linear FEM"),
                                   ("u_out_nonlinear_m", "^-", f"hyperelastic FEM ({rec['material']['law']})")):
@@ -87,12 +85,11 @@ def plot_buckling_mode(path, surface, result, mode=0, task=None) -> Path:
     title = (f"buckling mode {mode + 1}: load factor {lam:.3g}, bond {int(result.bonds[mode])} "
              f"({100 * result.energy_shares[mode, result.bonds[mode]]:.0f} % of the mode's strain energy)")
     if tdim == 2:
-        from femnn.report.plots import pyplotless
-
-        plt = pyplotless()   # Figure on an Agg canvas: no pyplot state, no backend switch
         from matplotlib.collections import PolyCollection
 
-        fig, ax = plt.subplots(figsize=(8, 6.5))
+        from femnn.report.plots import new_figure
+
+        fig, ax = new_figure((8, 6.5))
         ax.add_collection(PolyCollection(X * 1e3, facecolors="0.9", edgecolors="0.7", linewidths=0.2))
         pc = PolyCollection((X + scale * U) * 1e3, array=amp / amp.max(), cmap="viridis", edgecolors="face",
                             linewidths=0.1)
@@ -111,7 +108,6 @@ def plot_buckling_mode(path, surface, result, mode=0, task=None) -> Path:
         fig.colorbar(pc, ax=ax, shrink=0.7, label="mode amplitude |φ| / max (grey: undeformed)")
         fig.tight_layout()
         fig.savefig(tmp, dpi=160, format="png")
-        plt.close(fig)
     else:
         os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
         import pyvista as pv

@@ -33,33 +33,6 @@ def colormap(name: str):
     return matplotlib.colormaps[name]
 
 
-class Pyplotless:
-    """The three pyplot calls femnn's plotting code uses (``subplots``, ``close``, ``get_cmap``), on
-    Figure objects with an Agg canvas: code written against pyplot draws without touching its state."""
-
-    @staticmethod
-    def subplots(*args, figsize=(6, 4), **kw):
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=figsize)
-        FigureCanvasAgg(fig)
-        return fig, fig.subplots(*args, **kw)
-
-    @staticmethod
-    def close(fig):
-        pass
-
-    @staticmethod
-    def get_cmap(name):
-        return colormap(name)
-
-
-def pyplotless() -> Pyplotless:
-    """A pyplot stand-in (see :class:`Pyplotless`) for plotting code written against ``plt``."""
-    return Pyplotless()
-
-
 def plot_history(history: list, out_dir, title: str = "") -> list[Path]:
     """``loss.png`` (log scale) and, if present, ``accuracy.png`` / ``error.png`` (train and test)."""
     out_dir = Path(out_dir)

@@ -47,15 +47,14 @@ def write_study_report(study: Study, records: dict, out: Path, output_dofs) -> l
 
     csv = ",".join(cols) + "\n" + "".join(",".join(cell(r.get(c)) for c in cols) + "\n" for r in rows)
     written = [atomic_write_text(out / "study.csv", csv)]
-    from femnn.report.plots import pyplotless, save_figure
+    from femnn.report.plots import new_figure, save_figure
 
-    plt = pyplotless()
     ycols = [c for c in cols if "." in c and not c.endswith("seconds") and not c.startswith("seconds")]
     for axis, values in study.axes.items():
         if not ycols:
             break
         numeric = all(isinstance(v, (int, float)) for v in values if v is not None)
-        fig, axs = plt.subplots(len(ycols), 1, figsize=(6, 2.4 * len(ycols)), squeeze=False)
+        fig, axs = new_figure((6, 2.4 * len(ycols)), nrows=len(ycols), ncols=1, squeeze=False)
         for ax, yc in zip(axs[:, 0], ycols):
             pts = [(r.get(axis), r.get(yc)) for r in rows if r["status"] == "ok" and r.get(yc) is not None]
             if not pts:
@@ -75,7 +74,6 @@ def write_study_report(study: Study, records: dict, out: Path, output_dofs) -> l
         fig.tight_layout()
         p = out / f"axis_{axis}.png"
         save_figure(fig, p)
-        plt.close(fig)
         written.append(p)
     n_ok = sum(r["status"] == "ok" for r in recs)
     md = [f"# Study `{study.name}`", "", f"- study file: `{study.source}`", f"- base task: `{study.base}`",
