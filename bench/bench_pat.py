@@ -37,6 +37,9 @@ TASKS = {  # PAT schedule per task: iterations (single) or epochs, box learning 
     "behaviour-ce": dict(epochs=10, lr=0.05),
     "regression": dict(epochs=5, lr=0.01),
     "iris": dict(epochs=5, lr=0.01),
+    # Iris with the sharpened loss at τ = 40 (femnn train --temperature 40), from the same bar-trained
+    # widths and split as "iris" (geometry/trained/iris): measured 2026-12-01, docs/pat.md
+    "iris-sharp": dict(epochs=15, lr=0.02, temperature=40.0, run="iris"),
 }
 
 
@@ -92,7 +95,11 @@ def study(task_name: str, out: Path, epochs=None, lr=None, dims=(2, 3), dims_c=(
     sched = dict(TASKS[task_name])
     sched.update({k: v for k, v in (("epochs", epochs), ("lr", lr)) if v is not None})
     task = load_task(task_name)
-    run = ROOT / "geometry" / "trained" / task_name
+    if "temperature" in sched:
+        import dataclasses
+
+        task = dataclasses.replace(task, temperature=float(sched["temperature"]))
+    run = ROOT / "geometry" / "trained" / sched.get("run", task_name)
     w_a = read_widths(run)
     task = task.with_network(task.network.with_widths(w_a))
     split = _split(task, run)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -28,6 +29,8 @@ def add_args(p):
     p.add_argument("--conventions", choices=["femnn", "authors"], default="femnn", help="per-epoch bookkeeping: metrics at the end of the epoch (femnn) or the authors' (mean batch loss, k of the last batch)")
     p.add_argument("--lr", type=float, dest="learning_rate", help="Adam learning rate (default: the task file's)")
     p.add_argument("--beta", type=float, help="steepness of the width map (default: the task file's)")
+    p.add_argument("--temperature", type=float, help="ce-ratio-softmax loss (iris-sharp): τ in softmax(τ |u| / Σ|u|); larger is closer to "
+                   "the accuracy (a wider margin), smaller is smoother (default: the task file's)")
     p.add_argument("--batch-size", type=int, help="mini-batch size (default: the task file's)")
     p.add_argument("--train-fraction", type=float, help="fraction of samples used for training (default 0.7)")
     p.add_argument("--max-iter", type=int, help="iteration cap of single-load tasks")
@@ -72,6 +75,21 @@ def as_option_error(exc: InputError) -> InputError:
     return exc
 
 
+def with_temperature(task, temperature):
+    """The task with its ce-ratio-softmax temperature replaced (``--temperature``), refused for other losses."""
+    import dataclasses
+    import math
+
+    if temperature is None:
+        return task
+    if task.loss != "ce-ratio-softmax":
+        raise InputError("--temperature", "", f"the task {task.name!r} trains with the {task.loss!r} loss, which has no temperature; "
+                         "use it with a ce-ratio-softmax task (e.g. iris-sharp) or leave it out")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise InputError("--temperature", "", f"must be a positive number, got {temperature}")
+    return dataclasses.replace(task, temperature=float(temperature))
+
+
 def refuse_mechanism(task, removed) -> None:
     """Refuse a network with zero modes before any work, naming what made it (the file or --remove-bond/--init)."""
     from femnn.bars import BarModel
@@ -109,9 +127,51 @@ def same_layout_network(task, path):
     return net
 
 
+def parallel_comm():
+    """MPI.COMM_WORLD when started by mpiexec/srun with more than one process, else None (one process
+    never imports mpi4py: the bar model stays MPI-free). Under MPI every rank runs the same training
+    (the FEM forward is collective); rank 0 alone locks --out, writes the checkpoint and the results."""
+    size = next((os.environ[k] for k in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS") if k in os.environ), "1")
+    if not size.isdigit() or int(size) <= 1:
+        return None
+    import dolfinx_solver  # noqa: F401  (before mpi4py)
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD if MPI.COMM_WORLD.size > 1 else None
+
+
+@contextlib.contextmanager
+def root_lock(comm, out: Path):
+    """:func:`lock_directory` on ``out`` held by rank 0; every rank raises rank 0's refusal (no rank is
+    left waiting in a collective for one that stopped)."""
+    if comm is None:
+        with lock_directory(out, "--out"):
+            yield
+        return
+    held, err = None, None
+    if comm.rank == 0:
+        held = lock_directory(out, "--out")
+        try:
+            held.__enter__()
+        except InputError as exc:
+            held, err = None, exc
+    err = comm.bcast(err, root=0)
+    if err is not None:
+        raise err
+    try:
+        yield
+    finally:
+        if held is not None:
+            held.__exit__(None, None, None)
+
+
 def run(args) -> int:
+    comm = parallel_comm()
+    root = comm is None or comm.rank == 0
+    if not root:
+        logging.getLogger("femnn").setLevel(logging.ERROR)   # one voice: rank 0
     out: Path = prepare_out(args.out, "--out", args.force)          # a file or unwritable place costs nothing
-    task = load_task(args.task)
+    task = with_temperature(load_task(args.task), args.temperature)
     if args.network:
         task = task.with_network(same_layout_network(task, args.network))
     removed = []
@@ -134,9 +194,12 @@ def run(args) -> int:
         raise as_option_error(exc) from None
     prepare_out(out, "--out", args.force, marker="summary.json", fingerprint=fp, what="a train run")
     created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
+    if comm is not None:
+        comm.Barrier()       # every rank has seen whether --out existed before rank 0 makes it
+    if root:
+        out.mkdir(parents=True, exist_ok=True)
     try:
-        with lock_directory(out, "--out"):
+        with root_lock(comm, out):
             # again under the lock: another run may have finished in --out meanwhile
             prepare_out(out, "--out", args.force, marker="summary.json", fingerprint=fp, what="a train run")
             # replacing a different run (--force): its checkpoint stays too until the new run has finished
@@ -147,22 +210,27 @@ def run(args) -> int:
                     import femnn.fem.physical as fphys
                     from femnn.fem import FemOptions
 
-                    res = fphys.train_physics_aware(fphys.world_comm(), task, cfg, forward=args.forward,
+                    res = fphys.train_physics_aware(comm or fphys.world_comm(), task, cfg, forward=args.forward,
                                                     backward=args.backward, param=args.param,
                                                     opts=FemOptions(quick=args.quick), calibrate_on=args.calibrate_on,
                                                     split=split, checkpoint=ck,
                                                     calibration_file=out / "calibration.json", resume=args.resume,
-                                                    progress=not args.quiet)
-                else:
+                                                    progress=root and not args.quiet)
+                elif root:       # the bar model is serial: under MPI rank 0 trains, the others wait
                     res = train(task, cfg, split=split, checkpoint=ck, resume=args.resume,
                                 progress=not args.quiet)
             except InputError as exc:
                 raise as_option_error(exc) from None
-            write_train_run(out, res, removed, plots=not args.no_plots)
-            if ck.name != "checkpoint.npz":
-                os.replace(ck, out / "checkpoint.npz")
+            if root:
+                write_train_run(out, res, removed, plots=not args.no_plots)
+                if ck.name != "checkpoint.npz":
+                    os.replace(ck, out / "checkpoint.npz")
+            if comm is not None:
+                comm.Barrier()
+            if not root:
+                return 0
     except (InputError, MechanismError):
-        if created:   # nothing of value was made: leave no directory behind
+        if created and root:   # nothing of value was made: leave no directory behind
             shutil.rmtree(out, ignore_errors=True)
         raise
     last = res.history[-1]

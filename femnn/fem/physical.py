@@ -335,11 +335,13 @@ def train_physics_aware(comm, task: Task, config, *, forward: str, backward: str
         settings["calibrated_on"] = calibrate_on
         info["calibration"] = cal
         res = train_pat(task, physical, config, law=law, param=param, checkpoint=checkpoint, resume=resume,
+                        write_checkpoint=comm.rank == 0,
                         progress=progress, split=split, cosine=False, settings=settings, adam_eps=adam_eps)
     else:
         physical = FemForward(comm, task, int(forward[3]), opts)
         res = train_pat(task, physical, config, param=param, backward="physical" if backward == "fem" else "bar",
                         checkpoint=checkpoint, resume=resume, progress=progress, split=split, settings=settings,
+                        write_checkpoint=comm.rank == 0,
                         adam_eps=adam_eps)
         info["fem"] = physical.info()
         physical.close()

@@ -41,7 +41,10 @@ def _stage(stage: Path, res, removed, plots: bool) -> None:
         atomic_write_json(stage / "split.json", res.split, indent=None)
     trained = net.with_widths(res.widths_m)
     atomic_write_text(stage / "network.toml", f"# trained on task {task.name!r} by femnn train\n" + network_to_toml(trained))
-    summary = {"task": task.name, "task_file": task.source, "settings": res.settings, "stopped_by": res.stopped_by,
+    loss = {"kind": task.loss}
+    loss.update({"mse": {"weight": task.loss_weight}, "ce-ratio-softmax": {"temperature": task.temperature},
+                 "ce-softmax": {"softmax_scale_per_m": task.softmax_scale_per_m}}.get(task.loss, {}))
+    summary = {"task": task.name, "task_file": task.source, "loss": loss, "settings": res.settings, "stopped_by": res.stopped_by,
                "epochs": len(res.history), "seconds": res.seconds, "final": res.history[-1] if res.history else None,
                "removed_bonds": removed, "versions": versions(), "fingerprint": res.fingerprint}
     atomic_write_json(stage / "summary.json", summary)

@@ -203,6 +203,9 @@ def _fingerprint(task: Task, settings: dict, init_widths, split) -> str:
     h.update(task.network.nodes_m.tobytes() + task.network.bonds.tobytes() + task.network.widths_m.tobytes())
     h.update(task.X.tobytes() + np.asarray(task.Y).tobytes() + task.output_dofs.tobytes() + task.input_dofs.tobytes())
     h.update(task.loss.encode())
+    # the loss's own parameter (a run resumed with another temperature or weight is another run)
+    param = {"mse": task.loss_weight, "ce-ratio-softmax": task.temperature, "ce-softmax": task.softmax_scale_per_m}.get(task.loss)
+    h.update(b"" if param is None else repr(float(param)).encode())
     h.update(json.dumps(settings, sort_keys=True, default=str).encode())
     h.update(b"" if init_widths is None else np.asarray(init_widths, float).tobytes())
     h.update(json.dumps(split, sort_keys=True).encode() if split else b"")
@@ -231,29 +234,35 @@ def remove_stale_checkpoint_temps(path: Path) -> None:
 _CHECKPOINT_KEYS = ("theta", "history", "epoch", "k_prev", "fingerprint", "finished", "adam_m", "adam_v", "adam_t")
 
 
-def load_checkpoint(path: Path, fingerprint: str, n_bonds: int) -> dict:
-    """Read and validate a checkpoint: readable, complete, this run's fingerprint, right shapes, finite."""
+_PAT_CHECKPOINT_KEYS = ("var", "history", "epoch", "fingerprint", "adam_m", "adam_v", "adam_t")
+
+
+def load_checkpoint(path: Path, fingerprint: str, n_bonds: int, *, var_key: str = "theta",
+                    keys: tuple = _CHECKPOINT_KEYS) -> dict:
+    """Read and validate a checkpoint: readable, complete, this run's fingerprint, right shapes, finite.
+    ``var_key``/``keys``: the training variable and the keys of this kind of run (``train``: theta;
+    ``train_pat``: var, :data:`_PAT_CHECKPOINT_KEYS`)."""
     src = str(path)
     bad = "is truncated or not a femnn checkpoint; delete it (or drop --resume) to start afresh"
     try:
         with np.load(path, allow_pickle=False) as ck:
-            missing = [k for k in _CHECKPOINT_KEYS if k not in ck.files]
+            missing = [k for k in keys if k not in ck.files]
             if missing:
                 raise InputError(src, missing[0], f"missing: the file {bad}")
-            data = {k: np.array(ck[k]) for k in _CHECKPOINT_KEYS}
+            data = {k: np.array(ck[k]) for k in keys}
     except InputError:
         raise
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as exc:
         raise InputError(src, "", f"{bad} ({type(exc).__name__})") from None
     if str(data["fingerprint"]) != fingerprint:
         raise InputError(src, "fingerprint", "belongs to a different task or settings; drop --resume or use a new --out")
-    for key, shape in (("theta", (n_bonds,)), ("adam_m", (n_bonds,)), ("adam_v", (n_bonds,)), ("adam_t", ()), ("epoch", ())):
+    for key, shape in ((var_key, (n_bonds,)), ("adam_m", (n_bonds,)), ("adam_v", (n_bonds,)), ("adam_t", ()), ("epoch", ())):
         arr = data[key]
         if arr.shape != shape or arr.dtype.kind not in "fiu":
             raise InputError(src, key, f"has shape {list(arr.shape)} ({arr.dtype}), expected {list(shape)} numbers: the file {bad}")
         if not np.all(np.isfinite(arr)):
             raise InputError(src, key, f"holds NaN/inf: the file {bad}")
-    if data["k_prev"].size not in (0, n_bonds) or not np.all(np.isfinite(data["k_prev"])):
+    if "k_prev" in data and (data["k_prev"].size not in (0, n_bonds) or not np.all(np.isfinite(data["k_prev"]))):
         raise InputError(src, "k_prev", f"wrong size or not finite: the file {bad}")
     if np.any(data["adam_v"] < 0) or int(data["adam_t"]) < 0 or int(data["epoch"]) < 0:
         raise InputError(src, "adam_v", f"negative values: the file {bad}")

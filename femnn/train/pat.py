@@ -44,9 +44,8 @@ from scipy.special import expit
 
 from femnn.errors import InputError
 from femnn.network import Network, Task
-from femnn.train.loop import (Progress, TrainConfig, TrainResult, _fingerprint, _save_checkpoint, check_split,
-                              remove_stale_checkpoint_temps,
-                              make_split)
+from femnn.train.loop import (_PAT_CHECKPOINT_KEYS, Progress, TrainConfig, TrainResult, _fingerprint, _save_checkpoint,
+                              check_split, load_checkpoint, make_split, remove_stale_checkpoint_temps)
 from femnn.train.losses import loss_and_grad
 from femnn.train.metrics import task_metrics
 from femnn.train.optim import Adam
@@ -222,7 +221,8 @@ def _prefixed(prefix: str, label: str, m: dict) -> dict:
 def train_pat(task: Task, physical: Callable, config: TrainConfig = TrainConfig(), *, init_widths_m=None,
               split: dict | None = None, progress: bool = False, law: StiffnessLaw | None = None,
               param: str = "sigmoid", backward: str = "bar", checkpoint: Path | None = None, resume: bool = False,
-              cosine: bool = True, settings: dict | None = None, adam_eps: float | None = None) -> TrainResult:
+              cosine: bool = True, settings: dict | None = None, adam_eps: float | None = None,
+              write_checkpoint: bool = True) -> TrainResult:
     """Adam on bounded widths with physical forward passes and bar-model backward passes.
 
     Parameters
@@ -234,6 +234,8 @@ def train_pat(task: Task, physical: Callable, config: TrainConfig = TrainConfig(
     param : ``"sigmoid"`` (as femnn train) or ``"box"`` (projected Adam in width space)
     backward : ``"bar"`` (the PAT estimator) or ``"physical"`` (``physical.exact_gradient_w``)
     checkpoint, resume : checkpoint file written every epoch; resume continues it to the same result
+    write_checkpoint : False on all but one process of a parallel (MPI) run: they read ``checkpoint``
+        to resume but leave writing it to one
     cosine : record the cosine between the estimator and ``physical.exact_gradient_w`` (if it exists)
     settings : extra settings recorded (and fingerprinted), e.g. the forward model's name and mesh
     adam_eps : Adam's ε (default the authors' √machine-ε, 1.5e-8). With an MSE loss in m² the width
@@ -276,15 +278,13 @@ def train_pat(task: Task, physical: Callable, config: TrainConfig = TrainConfig(
     fp = _fingerprint(task, {**st, "law": law.as_dict()}, w0, split)
     history: list = []
     start = 1
-    if checkpoint is not None:
+    if checkpoint is not None and write_checkpoint:
         remove_stale_checkpoint_temps(Path(checkpoint))
     if checkpoint is not None and resume and Path(checkpoint).exists():
-        ck = np.load(checkpoint, allow_pickle=False)
-        if str(ck["fingerprint"]) != fp:
-            raise InputError(str(checkpoint), "fingerprint", "belongs to a different task or settings; drop --resume or use a new --out")
+        ck = load_checkpoint(Path(checkpoint), fp, task.network.n_bonds, var_key="var", keys=_PAT_CHECKPOINT_KEYS)
         var = np.array(ck["var"])
         adam.load(ck)
-        history = json.loads(str(ck["history"]))
+        history = ck["history"]
         start = int(ck["epoch"]) + 1
 
     last_save = [time.perf_counter()]
@@ -296,7 +296,7 @@ def train_pat(task: Task, physical: Callable, config: TrainConfig = TrainConfig(
         if not (force or not single or epoch % 200 == 0 or now - last_save[0] > 10.0):
             return
         last_save[0] = now
-        if checkpoint is not None:
+        if checkpoint is not None and write_checkpoint:
             _save_checkpoint(Path(checkpoint), var=var, history=json.dumps(history), epoch=epoch, fingerprint=fp,
                              **adam.state())
 

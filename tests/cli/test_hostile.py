@@ -229,6 +229,20 @@ def test_resume_refuses_other_settings(tmp_path, capsys):
     refused(capsys, ["train", "iris", "--out", out, "--epochs", "3", "--seed", "5", "--resume"], "fingerprint")
 
 
+def test_temperature_option(tmp_path, capsys):
+    """--temperature sets τ of the ce-ratio-softmax loss l = -log softmax(τ |u|/Σ|u|)_t: recorded in
+    summary.json; refused (exit 2, one line) for a loss without one, for τ <= 0, and on --resume of a
+    checkpoint trained at another τ (the loss parameter is part of the run's fingerprint)."""
+    refused(capsys, ["train", "iris", "--out", tmp_path / "a", "--temperature", "40"], "--temperature", "ce-normalised")
+    refused(capsys, ["train", "iris-sharp", "--out", tmp_path / "b", "--temperature", "0"], "--temperature", "positive")
+    out = tmp_path / "r"
+    ok(capsys, ["train", "iris-sharp", "--out", out, "--epochs", "2", "--temperature", "40", "--quiet", "--no-plots"])
+    assert json.loads((out / "summary.json").read_text())["loss"] == {"kind": "ce-ratio-softmax", "temperature": 40.0}
+    (out / "summary.json").unlink()          # a killed run: checkpoint only
+    refused(capsys, ["train", "iris-sharp", "--out", out, "--epochs", "2", "--resume"], "fingerprint")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 def test_kill_and_resume_cli_byte_identical(tmp_path, capsys):
     """`femnn train` killed with SIGKILL mid-run, then `--resume`: history.json and widths.json are
     byte-identical to those of an uninterrupted run (the checkpoint is written atomically every epoch)."""

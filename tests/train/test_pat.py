@@ -158,3 +158,30 @@ def test_pat_resume_equals_uninterrupted(tmp_path):
     assert strip(resumed.history) == strip(full.history)
     assert np.array_equal(resumed.widths_m, full.widths_m)
     assert full.history[-1]["loss"] < full.history[0]["loss"]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "nan-widths", "other-run"])
+def test_pat_resume_refuses_a_bad_checkpoint(tmp_path, damage):
+    """--resume of a PAT run reads its checkpoint through the validated loader: a truncated file, NaN
+    in the training variable, or another run's checkpoint is an InputError naming the file and the
+    field (the CLI's one line, exit 2), never a traceback or a silently continued run."""
+    from femnn.errors import InputError
+    from femnn.train.pat import BarPhysical
+
+    task = load_task("iris")
+    cfg = TrainConfig(epochs=2, seed=1, learning_rate=0.02)
+    phys = BarPhysical(task)
+    ck = tmp_path / "checkpoint.npz"
+    train_pat(task, phys, cfg, param="box", checkpoint=ck)
+    if damage == "truncated":
+        ck.write_bytes(ck.read_bytes()[:200])
+    elif damage == "nan-widths":
+        data = dict(np.load(ck))
+        data["var"] = np.full_like(data["var"], np.nan)
+        np.savez(ck, **data)
+    else:
+        cfg = TrainConfig(epochs=2, seed=2, learning_rate=0.02)
+    with pytest.raises(InputError) as exc:
+        train_pat(task, phys, cfg, param="box", checkpoint=ck, resume=True)
+    assert str(ck) in str(exc.value)
+    assert {"truncated": "truncated", "nan-widths": "var", "other-run": "fingerprint"}[damage] in str(exc.value)
