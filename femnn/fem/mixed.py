@@ -93,13 +93,8 @@ class MixedElasticityProblem(RegionReductions):
 
     def __init__(self, comm, mesh, cell_tags, youngs_modulus_Pa, poisson_ratio, thickness_m, fixed_tags,
                  degree=2, solver="lu", scale=None, rtol=1e-8, max_residual=1e-6, plane="stress", clamp=None):
-        import basix.ufl
         import dolfinx
         import dolfinx.fem.petsc as fpetsc
-        import ufl
-        from petsc4py import PETSc
-
-        from femnn.fem import jit
 
         if int(degree) < 2:
             raise ValueError(f"mixed formulation needs displacement degree >= 2 (Taylor-Hood), got {degree}")
@@ -117,26 +112,57 @@ class MixedElasticityProblem(RegionReductions):
         self.solver_kind = solver
         self.max_residual = float(max_residual)
         self.poisson_ratio = float(poisson_ratio)
+        self._fpetsc = fpetsc
         t0 = time.perf_counter()
-        mu, inv_lam = mixed_lame(youngs_modulus_Pa, poisson_ratio, self.tdim, plane)
-        self.mu, self.inv_lam = mu, inv_lam
-        V = dolfinx.fem.functionspace(mesh, ("Lagrange", self.degree, (self.gdim,)))
-        Q = dolfinx.fem.functionspace(mesh, basix.ufl.element("Lagrange", mesh.basix_cell(), self.degree - 1))
-        self.V, self.Q = V, Q
-        W0 = dolfinx.fem.functionspace(mesh, ("DG", 0))
-        W0v = dolfinx.fem.functionspace(mesh, ("DG", 0, (self.gdim,)))
-        self.W0, self.W0v = W0, W0v
-        self._init_regions(comm, mesh, cell_tags)
-        n_owned = self.n_owned
-        n_local = n_owned + mesh.topology.index_map(self.tdim).num_ghosts
-        tags_all = np.zeros(n_local, dtype=np.int64)
-        tags_all[cell_tags.indices] = cell_tags.values
-        self.s = dolfinx.fem.Function(W0)
+        self.mu, self.inv_lam = mixed_lame(youngs_modulus_Pa, poisson_ratio, self.tdim, plane)
+        self._spaces(scale)
+        self._forms()
+        fixed_tags = [int(x) for x in fixed_tags]
+        self.check_tags(fixed_tags, "fixed hub")
+        self.bcs = self._clamp(fixed_tags, clamp)
+        self.A = fpetsc.assemble_matrix(self.a, bcs=self.bcs, kind="mpi")
+        self.A.assemble()
+        self._solver(solver, rtol)
+        self.seconds_assemble = time.perf_counter() - t0
+        self.n_factorizations = 0
+        self._factor_stale = True
+        self.iterations = []
+        V, Q = self.V, self.Q
+        self.dofs = V.dofmap.index_map.size_global * V.dofmap.index_map_bs + Q.dofmap.index_map.size_global
+        self.dofs_displacement = V.dofmap.index_map.size_global * V.dofmap.index_map_bs
+        self.u_h = dolfinx.fem.Function(V, name="u")
+        self._pressures: dict[int, object] = {}
+        self._rhs = fpetsc.create_vector([V, Q], kind="mpi")
+        self._x = fpetsc.create_vector([V, Q], kind="mpi")
+
+    def _spaces(self, scale):
+        """Taylor-Hood spaces V (P_k vectors) and Q (P_{k-1}), DG0 spaces, the regions and the stiffness
+        scale s (1, or ``scale`` per cell tag)."""
+        import basix.ufl
+        import dolfinx
+
+        mesh = self.mesh
+        self.V = dolfinx.fem.functionspace(mesh, ("Lagrange", self.degree, (self.gdim,)))
+        self.Q = dolfinx.fem.functionspace(mesh, basix.ufl.element("Lagrange", mesh.basix_cell(), self.degree - 1))
+        self.W0 = dolfinx.fem.functionspace(mesh, ("DG", 0))
+        self.W0v = dolfinx.fem.functionspace(mesh, ("DG", 0, (self.gdim,)))
+        self._init_regions(self.comm, mesh, self.cell_tags)
+        self.s = dolfinx.fem.Function(self.W0)
         self.s.x.array[:] = 1.0
         if scale:
             self.set_scale(scale, update=False)
-        mu_c = dolfinx.fem.Constant(mesh, float(mu))
-        il_c = dolfinx.fem.Constant(mesh, float(inv_lam))   # 1/λ (1/Pa), 0 when incompressible
+
+    def _forms(self):
+        """The compiled forms: the saddle-point operator a, the hub load L (a DG0 body force b), and the
+        per-cell integrals the reductions use (hub means, region energies)."""
+        import dolfinx
+        import ufl
+
+        from femnn.fem import jit
+
+        mesh, V, Q, s = self.mesh, self.V, self.Q, self.s
+        mu_c = dolfinx.fem.Constant(mesh, float(self.mu))
+        il_c = dolfinx.fem.Constant(mesh, float(self.inv_lam))   # 1/λ (1/Pa), 0 when incompressible
         t_c = dolfinx.fem.Constant(mesh, float(self.t))
         self._mu_c, self._il_c, self._t_c = mu_c, il_c, t_c
         u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
@@ -144,39 +170,51 @@ class MixedElasticityProblem(RegionReductions):
         self._v = v
         eps = lambda w: ufl.sym(ufl.grad(w))  # noqa: E731
         self._eps = eps
-        s = self.s
         self.a_ufl = [[t_c * s * 2 * mu_c * ufl.inner(eps(u), eps(v)) * ufl.dx,
                        -t_c * mu_c * p * ufl.div(v) * ufl.dx],
                       [-t_c * mu_c * q * ufl.div(u) * ufl.dx,
                        -t_c * mu_c * mu_c * il_c / s * p * q * ufl.dx]]
         self.a = jit.form(self.a_ufl)
-        self.b = dolfinx.fem.Function(W0v)
+        self.b = dolfinx.fem.Function(self.W0v)
         zero_q = dolfinx.fem.Constant(mesh, 0.0)
         self.L = jit.form([t_c * ufl.inner(self.b, v) * ufl.dx, zero_q * q * ufl.dx])
+        # Schur preconditioner of the iterative solver: the scaled pressure mass matrix -μ(1 + μ/λ)/s M_p
+        self._a_pc = jit.form(-t_c * mu_c * (1 + mu_c * il_c) / s * p * q * ufl.dx)
         # reductions
-        qc = ufl.TestFunction(W0)
-        qv = ufl.TestFunction(W0v)
+        qc = ufl.TestFunction(self.W0)
+        qv = ufl.TestFunction(self.W0v)
         self._p1, self._p2 = dolfinx.fem.Function(V), dolfinx.fem.Function(V)
         self._q1, self._q2 = dolfinx.fem.Function(Q), dolfinx.fem.Function(Q)
         self._cell_u = jit.form(ufl.inner(self._p1, qv) * ufl.dx)
         self._cell_energy = jit.form(
             t_c * qc * (2 * mu_c * ufl.inner(eps(self._p1), eps(self._p2))
                         + mu_c * mu_c * il_c / (s * s) * self._q1 * self._q2) * ufl.dx)
-        fixed_tags = [int(x) for x in fixed_tags]
-        self.check_tags(fixed_tags, "fixed hub")
-        # Dirichlet: displacement DOFs of fixed cells (owned and ghost cells)
+
+    def _clamp(self, fixed_tags, clamp):
+        """[bc_u, bc_p]: zero displacement on the cells of ``fixed_tags`` (owned and ghost) and where
+        ``clamp(x)`` holds; zero pressure on pressure DOFs that touch no free cell (strictly inside a
+        clamp), decided with a parallel-safe assembled indicator (∫ q (1 - χ_fixed) dx > 0 iff q
+        touches a free cell)."""
+        import dolfinx
+        import ufl
+        from petsc4py import PETSc
+
+        from femnn.fem import jit
+
+        mesh, V, Q = self.mesh, self.V, self.Q
+        n_local = self.n_owned + mesh.topology.index_map(self.tdim).num_ghosts
+        tags_all = np.zeros(n_local, dtype=np.int64)
+        tags_all[self.cell_tags.indices] = self.cell_tags.values
         fixed_local = np.flatnonzero(np.isin(tags_all, np.asarray(fixed_tags, dtype=np.int64))).astype(np.int32)
         mesh.topology.create_connectivity(self.tdim, self.tdim)
         udofs = dolfinx.fem.locate_dofs_topological(V, self.tdim, fixed_local)
         if clamp is not None:
             udofs = np.unique(np.concatenate([udofs, dolfinx.fem.locate_dofs_geometrical(V, clamp)])).astype(np.int32)
         self.bc_u = dolfinx.fem.dirichletbc(np.zeros(self.gdim, dtype=PETSc.ScalarType), udofs, V)
-        # pressure DOFs touching no free cell (strictly inside a clamp): p = 0, decided with a
-        # parallel-safe assembled indicator (∫ q (1 - χ_fixed) dx > 0 iff q touches a free cell)
-        chi = dolfinx.fem.Function(W0)
+        chi = dolfinx.fem.Function(self.W0)
         chi.x.array[:] = 1.0
         chi.x.array[fixed_local] = 0.0
-        ind = fpetsc.assemble_vector(jit.form(chi * q * ufl.dx))
+        ind = self._fpetsc.assemble_vector(jit.form(chi * ufl.TestFunction(Q) * ufl.dx))
         ind.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
         touch = dolfinx.fem.Function(Q)
         touch.x.array[: Q.dofmap.index_map.size_local] = ind.array_r
@@ -184,10 +222,15 @@ class MixedElasticityProblem(RegionReductions):
         ind.destroy()
         pdofs = np.flatnonzero(touch.x.array <= 0.0).astype(np.int32)
         self.bc_p = dolfinx.fem.dirichletbc(PETSc.ScalarType(0.0), pdofs, Q)
-        self.bcs = [self.bc_u, self.bc_p]
-        self._fpetsc = fpetsc
-        self.A = fpetsc.assemble_matrix(self.a, bcs=self.bcs, kind="mpi")
-        self.A.assemble()
+        return [self.bc_u, self.bc_p]
+
+    def _solver(self, solver, rtol):
+        """The KSP under the prefix ``femnn_mixed_``: MUMPS LU on the saddle-point matrix, or MINRES with
+        a diagonal Schur fieldsplit (GAMG on the displacement block with its rigid-body modes, Jacobi on
+        the user Schur matrix P: the scaled pressure mass matrix, so no second copy of A_uu is made)."""
+        from petsc4py import PETSc
+
+        comm, V, Q = self.comm, self.V, self.Q
         # index sets of the two fields in the blocked (non-nest) layout: [u owned, p owned] per rank
         nu_own = V.dofmap.index_map.size_local * V.dofmap.index_map_bs
         np_own = Q.dofmap.index_map.size_local
@@ -196,20 +239,16 @@ class MixedElasticityProblem(RegionReductions):
         self.is_p = PETSc.IS().createStride(np_own, r0 + nu_own, 1, comm=comm)
         self.ksp = PETSc.KSP().create(comm)
         self.ksp.setOptionsPrefix(PREFIX)
+        self.ksp.setOperators(self.A)
         pc = self.ksp.getPC()
         self.P = None
         if solver == "lu":
-            self.ksp.setOperators(self.A)
             self.ksp.setType("preonly")
             pc.setType("lu")
             pc.setFactorSolverType("mumps")
         else:
-            # Schur preconditioner: the scaled pressure mass matrix -μ(1 + μ/λ)/s M_p (p̃ units), given
-            # to fieldsplit as a "user" Schur matrix so that no second copy of A_uu is assembled
-            self._a_pc = jit.form(-t_c * mu_c * (1 + mu_c * il_c) / s * p * q * ufl.dx)
-            self.P = fpetsc.assemble_matrix(self._a_pc, bcs=[self.bc_p])
+            self.P = self._fpetsc.assemble_matrix(self._a_pc, bcs=[self.bc_p])
             self.P.assemble()
-            self.ksp.setOperators(self.A)
             self.ksp.setType("minres")
             self.ksp.setTolerances(rtol=rtol, atol=0.0, max_it=5000)
             pc.setType("fieldsplit")
@@ -229,16 +268,6 @@ class MixedElasticityProblem(RegionReductions):
             # rtol on the true residual, as CG in ElasticityProblem (the preconditioned norm let the
             # true residual stay above 1e-6 at 2.3e5 DOFs); GMRES via options: add -femnn_mixed_ksp_pc_side right
             self.ksp.setNormType(PETSc.KSP.NormType.UNPRECONDITIONED)
-        self.seconds_assemble = time.perf_counter() - t0
-        self.n_factorizations = 0
-        self._factor_stale = True
-        self.iterations = []
-        self.dofs = V.dofmap.index_map.size_global * V.dofmap.index_map_bs + Q.dofmap.index_map.size_global
-        self.dofs_displacement = V.dofmap.index_map.size_global * V.dofmap.index_map_bs
-        self.u_h = dolfinx.fem.Function(V, name="u")
-        self._pressures: dict[int, object] = {}
-        self._rhs = fpetsc.create_vector([V, Q], kind="mpi")
-        self._x = fpetsc.create_vector([V, Q], kind="mpi")
 
     def _rigid_modes(self, n_own_u):
         """Rigid-body modes of the displacement block (owned DOFs), for the GAMG of the fieldsplit."""

@@ -155,39 +155,22 @@ def _misfit(Ub, Ur, out_rows=None):
     return d
 
 
-def calibrate(task: Task, fitted, held_out=(), rcond: float = RCOND) -> Calibration:
-    """Fit a global and a per-bond stiffness factor to the ``fitted`` states (see module docstring)."""
-    from femnn.crosscheck.calibrate import fit_bond_stiffness
-
-    net = task.network
-    bm = BarModel(net)
-    free = bm.free
-    k0 = net.stiffness_N_per_m()
-    F, U, Fr, Ur = _stack(fitted, free)
-    n_data = Ur.size
-
-    # noise: the measured standard errors when every fitted state has them on every free DOF
-    noise_note = "every fitted state has u_std_m > 0 on every free DOF"
+def _noise_weights(fitted, free, Ur):
+    """(W^{1/2} (n_free, n_states), measured?, note): 1/u_std_m when every fitted state has a measured
+    standard error > 0 on every free DOF, else ones (the noise is then estimated from the residual)."""
     if all(s.u_std_m is not None for s in fitted):
         S = np.stack([s.u_std_m for s in fitted]).reshape(len(fitted), -1)[:, free].T
-        measured_noise = bool(np.all(S > 0))
-        if not measured_noise:
-            noise_note = "u_std_m is 0 on some free DOF (one photo?): noise estimated from the residual instead"
-    else:
-        measured_noise = False
-        missing = [s.name for s in fitted if s.u_std_m is None]
-        noise_note = f"no u_std_m (repeated photos) for {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}: noise estimated from the residual"
-    wsq = (1.0 / S) if measured_noise else np.ones_like(Ur)   # W^{1/2}, (n_free, n_s)
-    w_flat = wsq.T.reshape(-1)                                 # state-major like J
+        if np.all(S > 0):
+            return 1.0 / S, True, "every fitted state has u_std_m > 0 on every free DOF"
+        return np.ones_like(Ur), False, "u_std_m is 0 on some free DOF (one photo?): noise estimated from the residual instead"
+    missing = [s.name for s in fitted if s.u_std_m is None]
+    return np.ones_like(Ur), False, (f"no u_std_m (repeated photos) for {', '.join(missing[:3])}"
+                                     f"{' ...' if len(missing) > 3 else ''}: noise estimated from the residual")
 
-    start = fit_bond_stiffness(net, F, U)
-    c = float(start.global_factor)
-    z = np.log(start.factor_per_bond)
 
-    def residual(zv):
-        Ub, J = sensitivity(bm, k0 * np.exp(zv), Fr)
-        return ((Ub - Ur) * wsq).T.reshape(-1), J * w_flat[:, None]
-
+def _gauss_newton(residual, z, rcond):
+    """Gauss-Newton on log-factors z with a truncated-SVD step (singular values above rcond·s_max) and
+    step halving: (z, r, Jw, cost, iterations, accepted steps)."""
     r, Jw = residual(z)
     cost = float(r @ r)
     it, accepted = 0, 0
@@ -210,6 +193,57 @@ def calibrate(task: Task, fitted, held_out=(), rcond: float = RCOND) -> Calibrat
         cost = new_cost
         if done:
             break
+    return z, r, Jw, cost, it, accepted
+
+
+def _misfits(task: Task, bm: BarModel, models: dict, Fr, Ur, fitted, held_out):
+    """Misfit of each stiffness set over all fitted states, and per state (fitted and held out) with
+    the outputs' share."""
+    free = bm.free
+    pos = -np.ones(2 * task.network.n_nodes, dtype=np.int64)
+    pos[free] = np.arange(free.size)
+    out_rows = pos[task.output_dofs]
+    out_rows = out_rows[out_rows >= 0]
+    facs = {name: bm.factorize(kk) for name, kk in models.items()}
+    misfit = {}
+    for name, f_ in facs.items():
+        Um = f_.solve_free(Fr)
+        misfit[name] = _misfit(Um[:, None] if Um.ndim == 1 else Um, Ur)
+    per_state = []
+    for role, group in (("fitted", fitted), ("held_out", list(held_out))):
+        for st in group:
+            fr = st.load_N.reshape(-1)[free]
+            ur = st.u_m.reshape(-1)[free]
+            row = {"state": st.name, "role": role}
+            for name, f_ in facs.items():
+                row[name] = _misfit(f_.solve_free(fr), ur, out_rows)
+            per_state.append(row)
+    return misfit, per_state
+
+
+def calibrate(task: Task, fitted, held_out=(), rcond: float = RCOND) -> Calibration:
+    """Fit a global and a per-bond stiffness factor to the ``fitted`` states (see module docstring)."""
+    from femnn.crosscheck.calibrate import fit_bond_stiffness
+
+    net = task.network
+    bm = BarModel(net)
+    free = bm.free
+    k0 = net.stiffness_N_per_m()
+    F, U, Fr, Ur = _stack(fitted, free)
+    n_data = Ur.size
+
+    wsq, measured_noise, noise_note = _noise_weights(fitted, free, Ur)
+    w_flat = wsq.T.reshape(-1)                                 # state-major like J
+
+    start = fit_bond_stiffness(net, F, U)
+    c = float(start.global_factor)
+    z = np.log(start.factor_per_bond)
+
+    def residual(zv):
+        Ub, J = sensitivity(bm, k0 * np.exp(zv), Fr)
+        return ((Ub - Ur) * wsq).T.reshape(-1), J * w_flat[:, None]
+
+    z, r, Jw, cost, it, accepted = _gauss_newton(residual, z, rcond)
 
     # uncertainty of z from the (weighted) Gauss-Newton Hessian JᵀWJ
     _, s, Vt = np.linalg.svd(Jw, full_matrices=False)
@@ -241,25 +275,8 @@ def calibrate(task: Task, fitted, held_out=(), rcond: float = RCOND) -> Calibrat
     factors = np.exp(z)
     k_cal = k0 * factors
     # misfits: uncalibrated / global / per bond, over the fitted states and per state (held out too)
-    models = {"uncalibrated": k0, "global": c * k0, "per_bond": k_cal}
-    pos = -np.ones(2 * net.n_nodes, dtype=np.int64)
-    pos[free] = np.arange(free.size)
-    out_rows = pos[task.output_dofs]
-    out_rows = out_rows[out_rows >= 0]
-    facs = {name: bm.factorize(kk) for name, kk in models.items()}
-    misfit = {}
-    for name, f_ in facs.items():
-        Um = f_.solve_free(Fr)
-        misfit[name] = _misfit(Um[:, None] if Um.ndim == 1 else Um, Ur)
-    per_state = []
-    for role, group in (("fitted", fitted), ("held_out", list(held_out))):
-        for st in group:
-            fr = st.load_N.reshape(-1)[free]
-            ur = st.u_m.reshape(-1)[free]
-            row = {"state": st.name, "role": role}
-            for name, f_ in facs.items():
-                row[name] = _misfit(f_.solve_free(fr), ur, out_rows)
-            per_state.append(row)
+    misfit, per_state = _misfits(task, bm, {"uncalibrated": k0, "global": c * k0, "per_bond": k_cal},
+                                 Fr, Ur, fitted, held_out)
 
     w_eff = factors * net.widths_m
     lo, hi = net.width_bounds_m

@@ -93,106 +93,112 @@ def _weights_table(rows) -> list:
     return L
 
 
-def protocol_markdown(rec: dict) -> str:
-    """The lab sheet as Markdown (mm, µm and g for the bench; the JSON keeps SI)."""
-    L = [f"# Lab protocol: {rec['task']}", "", rec.get("description") or "", "",
-         f"Network `{rec['network']}` ({rec['network_source']}"
-         + (f", widths from {rec['widths_source']}" if rec.get("widths_source") else ", as designed") + "). "
-         f"Fixed (glued) nodes: {list(map(int, rec['fixed_nodes']))}. Weights: mass = |F| / g with g = {rec['g_m_per_s2']} m/s², "
-         f"rounded to {rec['weight_step_g']:g} g steps. Node numbers as in `femnn check` / the network file "
-         "(y up; \"down\" is the direction of gravity).", ""]
-    cam = rec["camera"]
-    if rec["kind"] == "single":
-        st = rec["states"]
-        for i, name in enumerate(("forward", "adjoint"), 1):
-            s = st[name]
-            L += [f"## Step {i}: {name} state", ""]
-            if rec.get("pictures", {}).get(name):
-                L += [f"![{name} state: where to hang what]({rec['pictures'][name]})", ""]
-            if name == "adjoint":
-                units = ("L in m², -∂L/∂u in m, so λ in N/m; the paper's λ = 1 N/m" if s["loss"] == "mse" else
-                         "L is dimensionless, -∂L/∂u in 1/m, so λ in N m")
-                L.append(f"Adjoint force F_adj = λ (-∂L/∂u) at the outputs, λ = {s['adjoint_scale']:.4g} ({units}), "
-                         f"from the {s['source']} forward state (loss {s['loss']}, L = {s['loss_value']:.4g}). The "
-                         "measured e_adj ∘ e is then λ ∂L/∂k: the gradient's direction for any λ > 0.")
-                L.append("")
-                L += ["| output | u (mm) | target (mm) | ∂L/∂u | F_adj (N) |", "|---|---|---|---|---|"]
-                L += [f"| node {o['node']} {o['component']} | {o['u_m'] * 1e3:.4g}"
-                      + (f" ± {o['u_std_m'] * 1e3:.2g}" if "u_std_m" in o else "") + " | "
-                      f"{'-' if o['target_m'] is None else f'{o['target_m'] * 1e3:.4g}'} | {o['dL_du']:.4g} | {o['adjoint_force_N']:.4g}"
-                      + (f" ± {o['adjoint_force_std_N']:.2g} ({o['mass_std_g']:.2g} g)" if "adjoint_force_std_N" in o else "") + " |"
-                      for o in s["outputs"]]
-                L.append("")
-            L += _weights_table(s["weights"]) + ["", f"How: {s['how']}."]
-            L += [f"- **Flag**: {f}" for f in s["flags"]]
+def _single_sheet(rec: dict) -> list:
+    """The steps of a single-load task: forward and adjoint states, expected displacements,
+    elongations and gradient, the effect of rounding."""
+    L = []
+    st = rec["states"]
+    for i, name in enumerate(("forward", "adjoint"), 1):
+        s = st[name]
+        L += [f"## Step {i}: {name} state", ""]
+        if rec.get("pictures", {}).get(name):
+            L += [f"![{name} state: where to hang what]({rec['pictures'][name]})", ""]
+        if name == "adjoint":
+            units = ("L in m², -∂L/∂u in m, so λ in N/m; the paper's λ = 1 N/m" if s["loss"] == "mse" else
+                     "L is dimensionless, -∂L/∂u in 1/m, so λ in N m")
+            L.append(f"Adjoint force F_adj = λ (-∂L/∂u) at the outputs, λ = {s['adjoint_scale']:.4g} ({units}), "
+                     f"from the {s['source']} forward state (loss {s['loss']}, L = {s['loss_value']:.4g}). The "
+                     "measured e_adj ∘ e is then λ ∂L/∂k: the gradient's direction for any λ > 0.")
             L.append("")
-        exp_keys = [k for k in st["forward"]["expected"]]
-        L += ["## Expected displacements (rounded weights)", "",
-              "| node | " + " | ".join(f"{k} forward u_x, u_y (mm) | {k} adjoint u_x, u_y (mm)" for k in exp_keys) + " |",
-              "|---|" + "---|---|" * len(exp_keys)]
-        for j in range(len(rec["nodes_m"])):
-            cells = []
-            for k in exp_keys:
-                for name in ("forward", "adjoint"):
-                    u = np.asarray(st[name]["expected"][k]["u_m"])[j] * 1e3
-                    cells.append(f"{u[0]:.3f}, {u[1]:.3f}")
-            L.append(f"| {j} | " + " | ".join(cells) + " |")
-        L += ["", "## Expected elongations and gradient (bar model)", "",
-              "| bond | nodes | e forward (µm) | e adjoint (µm) | e_adj ∘ e (µm²) |", "|---|---|---|---|---|"]
-        ef, ea = np.asarray(st["forward"]["expected"]["bar"]["elongation_m"]), np.asarray(st["adjoint"]["expected"]["bar"]["elongation_m"])
-        for b, (i, j) in enumerate(rec["bonds"]):
-            L.append(f"| {b} | {i}-{j} | {ef[b] * 1e6:.1f} | {ea[b] * 1e6:.1f} | {ef[b] * ea[b] * 1e12:.1f} |")
-        r = rec["rounding"]
-        L += ["", "## Effect of rounding the weights", "",
-              f"- forward outputs change by {_pct(r['forward_outputs_rel_change'])}, forward elongations by "
-              f"{_pct(r['forward_elongations_rel_change'])}",
-              f"- the adjoint weights' rounding changes the measured gradient by {_pct(r['adjoint_gradient_rel_change'])}"]
-        if r.get("gradient_rel_change") is not None:
-            L.append(f"- both together: gradient {_pct(r['gradient_rel_change'])} (relative norm) from the exact forces' "
-                     f"e_adj ∘ e, signs agree on {_pct(r['gradient_sign_agreement'])} of the bonds; loss {_pct(r['loss_rel_change'])}")
+            L += ["| output | u (mm) | target (mm) | ∂L/∂u | F_adj (N) |", "|---|---|---|---|---|"]
+            L += [f"| node {o['node']} {o['component']} | {o['u_m'] * 1e3:.4g}"
+                  + (f" ± {o['u_std_m'] * 1e3:.2g}" if "u_std_m" in o else "") + " | "
+                  f"{'-' if o['target_m'] is None else f'{o['target_m'] * 1e3:.4g}'} | {o['dL_du']:.4g} | {o['adjoint_force_N']:.4g}"
+                  + (f" ± {o['adjoint_force_std_N']:.2g} ({o['mass_std_g']:.2g} g)" if "adjoint_force_std_N" in o else "") + " |"
+                  for o in s["outputs"]]
+            L.append("")
+        L += _weights_table(s["weights"]) + ["", f"How: {s['how']}."]
+        L += [f"- **Flag**: {f}" for f in s["flags"]]
         L.append("")
-    else:
-        sm = rec["summary"]
-        for name, pic in rec.get("pictures", {}).items():
-            L += [f"![{name}: where to hang what]({pic})", ""]
-        L += ["## Weights per sample", "", f"{sm['n_samples']} sample(s); the expected outputs are the bar model's "
-              f"(transfer matrix: {rec['transfer_solves']} solves, one per loaded DOF).", ""]
-        cls = "accuracy_rounded" in sm
-        head = "| sample | " + " | ".join(f"node {r['node']} {r['direction']} (g)" for r in rec["samples"][0]["weights"]) \
-            if rec["samples"] and rec["samples"][0]["weights"] else "| sample | weights (g)"
-        fem_key = next((k for k in (rec["samples"][0] if rec["samples"] else {}) if k.startswith("expected_u_out_fem")), None)
-        L += [head + (" | class | predicted | |" if cls else " | expected outputs (mm) | target (mm) |"),
-              "|---|" + "---|" * max(len(rec["samples"][0]["weights"]) if rec["samples"] else 1, 1) + ("---|---|---|" if cls else "---|---|")]
-        for s in rec["samples"]:
-            w = " | ".join(f"{r['mass_rounded_g']:g}" for r in s["weights"])
-            if cls:
-                ok = "ok" if s["predicted"] == s["label"] else "wrong"
-                names = rec.get("class_names") or []
-                pred = names[s["predicted"]] if s["predicted"] < len(names) else s["predicted"]
-                L.append(f"| {s['sample']} | {w} | {s['class']} | {pred} | {ok} |")
-            else:
-                L.append(f"| {s['sample']} | {w} | {', '.join(f'{v * 1e3:.3f}' for v in s['expected_u_out_m'])} | "
-                         f"{', '.join(f'{v * 1e3:.3f}' for v in s['target_m'])} |")
-        L.append("")
+    exp_keys = [k for k in st["forward"]["expected"]]
+    L += ["## Expected displacements (rounded weights)", "",
+          "| node | " + " | ".join(f"{k} forward u_x, u_y (mm) | {k} adjoint u_x, u_y (mm)" for k in exp_keys) + " |",
+          "|---|" + "---|---|" * len(exp_keys)]
+    for j in range(len(rec["nodes_m"])):
+        cells = []
+        for k in exp_keys:
+            for name in ("forward", "adjoint"):
+                u = np.asarray(st[name]["expected"][k]["u_m"])[j] * 1e3
+                cells.append(f"{u[0]:.3f}, {u[1]:.3f}")
+        L.append(f"| {j} | " + " | ".join(cells) + " |")
+    L += ["", "## Expected elongations and gradient (bar model)", "",
+          "| bond | nodes | e forward (µm) | e adjoint (µm) | e_adj ∘ e (µm²) |", "|---|---|---|---|---|"]
+    ef, ea = np.asarray(st["forward"]["expected"]["bar"]["elongation_m"]), np.asarray(st["adjoint"]["expected"]["bar"]["elongation_m"])
+    for b, (i, j) in enumerate(rec["bonds"]):
+        L.append(f"| {b} | {i}-{j} | {ef[b] * 1e6:.1f} | {ea[b] * 1e6:.1f} | {ef[b] * ea[b] * 1e12:.1f} |")
+    r = rec["rounding"]
+    L += ["", "## Effect of rounding the weights", "",
+          f"- forward outputs change by {_pct(r['forward_outputs_rel_change'])}, forward elongations by "
+          f"{_pct(r['forward_elongations_rel_change'])}",
+          f"- the adjoint weights' rounding changes the measured gradient by {_pct(r['adjoint_gradient_rel_change'])}"]
+    if r.get("gradient_rel_change") is not None:
+        L.append(f"- both together: gradient {_pct(r['gradient_rel_change'])} (relative norm) from the exact forces' "
+                 f"e_adj ∘ e, signs agree on {_pct(r['gradient_sign_agreement'])} of the bonds; loss {_pct(r['loss_rel_change'])}")
+    L.append("")
+    return L
+
+
+def _data_sheet(rec: dict) -> list:
+    """The weights of a data task per sample, the expected outputs and what rounding changes."""
+    L = []
+    sm = rec["summary"]
+    for name, pic in rec.get("pictures", {}).items():
+        L += [f"![{name}: where to hang what]({pic})", ""]
+    L += ["## Weights per sample", "", f"{sm['n_samples']} sample(s); the expected outputs are the bar model's "
+          f"(transfer matrix: {rec['transfer_solves']} solves, one per loaded DOF).", ""]
+    cls = "accuracy_rounded" in sm
+    head = "| sample | " + " | ".join(f"node {r['node']} {r['direction']} (g)" for r in rec["samples"][0]["weights"]) \
+        if rec["samples"] and rec["samples"][0]["weights"] else "| sample | weights (g)"
+    fem_key = next((k for k in (rec["samples"][0] if rec["samples"] else {}) if k.startswith("expected_u_out_fem")), None)
+    L += [head + (" | class | predicted | |" if cls else " | expected outputs (mm) | target (mm) |"),
+          "|---|" + "---|" * max(len(rec["samples"][0]["weights"]) if rec["samples"] else 1, 1) + ("---|---|---|" if cls else "---|---|")]
+    for s in rec["samples"]:
+        w = " | ".join(f"{r['mass_rounded_g']:g}" for r in s["weights"])
         if cls:
-            L.append(f"Bar-model accuracy with the rounded weights {_pct(sm['accuracy_rounded'])} (exact forces "
-                     f"{_pct(sm['accuracy_exact'])}); rounding changes {sm['predictions_changed_by_rounding']} prediction(s).")
+            ok = "ok" if s["predicted"] == s["label"] else "wrong"
+            names = rec.get("class_names") or []
+            pred = names[s["predicted"]] if s["predicted"] < len(names) else s["predicted"]
+            L.append(f"| {s['sample']} | {w} | {s['class']} | {pred} | {ok} |")
         else:
-            L.append(f"Relative output error with the rounded weights {_pct(sm['relative_error_rounded'])} (exact forces "
-                     f"{_pct(sm['relative_error_exact'])}).")
-        L.append(f"Rounding changes the outputs by {_pct(sm['outputs_rel_change_by_rounding'])} (relative norm over the samples).")
-        if fem_key:
-            key = fem_key.split("_")[-2]
-            acc = sm.get(f"accuracy_{key}")
-            L.append(f"The FEM ({key}) of the printed part under the same weights"
-                     + (f" classifies {_pct(acc)} correctly" if acc is not None else "") + "; its outputs per sample are in protocol.json.")
-        flagged = [s for s in rec["samples"] if s["flags"]]
-        for s in flagged[:20]:
-            L.append(f"- **Flag**, sample {s['sample']}: " + "; ".join(s["flags"]))
-        if len(flagged) > 20:
-            L.append(f"- ... {len(flagged) - 20} more flagged samples in protocol.json")
-        L += ["", "Adjoint (training) states of data tasks are not part of this sheet: it measures the forward "
-              "outputs per sample.", ""]
+            L.append(f"| {s['sample']} | {w} | {', '.join(f'{v * 1e3:.3f}' for v in s['expected_u_out_m'])} | "
+                     f"{', '.join(f'{v * 1e3:.3f}' for v in s['target_m'])} |")
+    L.append("")
+    if cls:
+        L.append(f"Bar-model accuracy with the rounded weights {_pct(sm['accuracy_rounded'])} (exact forces "
+                 f"{_pct(sm['accuracy_exact'])}); rounding changes {sm['predictions_changed_by_rounding']} prediction(s).")
+    else:
+        L.append(f"Relative output error with the rounded weights {_pct(sm['relative_error_rounded'])} (exact forces "
+                 f"{_pct(sm['relative_error_exact'])}).")
+    L.append(f"Rounding changes the outputs by {_pct(sm['outputs_rel_change_by_rounding'])} (relative norm over the samples).")
+    if fem_key:
+        key = fem_key.split("_")[-2]
+        acc = sm.get(f"accuracy_{key}")
+        L.append(f"The FEM ({key}) of the printed part under the same weights"
+                 + (f" classifies {_pct(acc)} correctly" if acc is not None else "") + "; its outputs per sample are in protocol.json.")
+    flagged = [s for s in rec["samples"] if s["flags"]]
+    for s in flagged[:20]:
+        L.append(f"- **Flag**, sample {s['sample']}: " + "; ".join(s["flags"]))
+    if len(flagged) > 20:
+        L.append(f"- ... {len(flagged) - 20} more flagged samples in protocol.json")
+    L += ["", "Adjoint (training) states of data tasks are not part of this sheet: it measures the forward "
+          "outputs per sample.", ""]
+    return L
+
+
+def _camera_sheet(rec: dict) -> list:
+    """The camera requirements and the photos to take, in order."""
+    cam = rec["camera"]
+    L = []
     L += ["## Camera", "", f"Assumption: {cam['assumption']}.", ""]
     if "hub_accuracy_for_gradient_um" in cam:
         L.append(f"- gradient to {_pct(cam['gradient_accuracy'])} (relative norm) needs hub positions to "
@@ -208,6 +214,19 @@ def protocol_markdown(rec: dict) -> str:
           "dark part against a light background", "", "## Photos to take, in this order", ""]
     L += [f"{i}. `{p['file']}`: {p['state']}, {p['what']}" for i, p in enumerate(rec["photos"], 1)]
     L += ["", "Then:", "", "```", rec["measure_command"], "```", ""]
+    return L
+
+
+def protocol_markdown(rec: dict) -> str:
+    """The lab sheet as Markdown (mm, µm and g for the bench; the JSON keeps SI)."""
+    L = [f"# Lab protocol: {rec['task']}", "", rec.get("description") or "", "",
+         f"Network `{rec['network']}` ({rec['network_source']}"
+         + (f", widths from {rec['widths_source']}" if rec.get("widths_source") else ", as designed") + "). "
+         f"Fixed (glued) nodes: {list(map(int, rec['fixed_nodes']))}. Weights: mass = |F| / g with g = {rec['g_m_per_s2']} m/s², "
+         f"rounded to {rec['weight_step_g']:g} g steps. Node numbers as in `femnn check` / the network file "
+         "(y up; \"down\" is the direction of gravity).", ""]
+    L += _single_sheet(rec) if rec["kind"] == "single" else _data_sheet(rec)
+    L += _camera_sheet(rec)
     return "\n".join(L)
 
 

@@ -218,6 +218,61 @@ def _prefixed(prefix: str, label: str, m: dict) -> dict:
     return out
 
 
+def _resume(checkpoint: Path, fingerprint: str, n_bonds: int, adam: Adam):
+    """(training variable, history, first epoch to run) from a validated PAT checkpoint; loads Adam's state."""
+    ck = load_checkpoint(checkpoint, fingerprint, n_bonds, var_key="var", keys=_PAT_CHECKPOINT_KEYS)
+    adam.load(ck)
+    return np.array(ck["var"]), ck["history"], int(ck["epoch"]) + 1
+
+
+def _schedule(task: Task, config: TrainConfig, st: dict, split):
+    """(n_epochs, split, train rows, test rows): single-load tasks count iterations (``config.epochs``
+    or ``max_iter``) on their one sample; data tasks the resolved epochs on the checked or seeded split."""
+    if task.kind == "single":
+        rows = np.arange(task.n_samples)
+        return int(config.epochs or st["max_iter"]), None, rows, rows
+    split = check_split(split, task.n_samples) if split is not None else make_split(task.n_samples, st["train_fraction"], st["seed"])
+    return int(st["epochs"]), split, np.asarray(split["train"]), np.asarray(split["test"])
+
+
+def _check_pat_inputs(task: Task, physical, law: StiffnessLaw, backward: str) -> bool:
+    """Refuse a law for another network or an unknown/unavailable backward pass; returns whether the
+    physical model offers its exact gradient (``exact_gradient_w``)."""
+    if law.slope_N_per_m2.size != task.network.n_bonds:
+        raise InputError("stiffness law", "slope_N_per_m2", f"{law.slope_N_per_m2.size} bonds; the network has {task.network.n_bonds}")
+    if backward not in ("bar", "physical"):
+        raise InputError("--backward", "", f"{backward!r}; expected 'bar' or 'physical' (fem)")
+    has_exact = callable(getattr(physical, "exact_gradient_w", None))
+    if backward == "physical" and not has_exact:
+        raise InputError("--backward", "", "the physical model offers no exact gradient (exact_gradient_w)")
+    return has_exact
+
+
+def _record(prob: TaskProblem, physical, law: StiffnessLaw, w, ids_sets, g_est=None, G=None, batch=None) -> dict:
+    """One history record at widths ``w``: physical and bar (law ``law``) metrics per (label, ids) set;
+    with ``g_est``, its cosine and norm ratio against ``physical.exact_gradient_w`` on ``batch`` (loss
+    gradient ``G``); the number of widths within 1 % of the range from a bound."""
+    task = prob.task
+    rec = {}
+    ev = prob.evaluate(law.k(w), np.concatenate([ids for _, ids in ids_sets]), gradient=False)
+    o = 0
+    for label, ids in ids_sets:
+        if ids.size == 0:
+            continue
+        u_phys = np.atleast_2d(physical(w, task.X[ids]))
+        rec.update(_prefixed("", label, task_metrics(task, u_phys, ids)))
+        rec.update(_prefixed("bar_", label, task_metrics(task, ev.u_out[o:o + ids.size], ids)))
+        o += ids.size
+    if g_est is not None:
+        exact = physical.exact_gradient_w(w, task.X[batch], G, law)
+        rec["cosine"] = _cosine(g_est, exact)
+        rec["norm_ratio"] = float(np.linalg.norm(g_est) / max(np.linalg.norm(exact), 1e-300))
+    lo, hi = task.network.width_bounds_m
+    tol = 0.01 * (hi - lo)   # within 1 % of the range: where the sigmoid map has σ(1-σ) < 0.01
+    rec["n_at_bound"] = int(np.sum((w <= lo + tol) | (w >= hi - tol)))
+    return rec
+
+
 def train_pat(task: Task, physical: Callable, config: TrainConfig = TrainConfig(), *, init_widths_m=None,
               split: dict | None = None, progress: bool = False, law: StiffnessLaw | None = None,
               param: str = "sigmoid", backward: str = "bar", checkpoint: Path | None = None, resume: bool = False,
@@ -254,38 +309,21 @@ def train_pat(task: Task, physical: Callable, config: TrainConfig = TrainConfig(
     if adam_eps is not None:
         st["adam_eps"] = float(adam_eps)
     law = law or StiffnessLaw.bar(task.network)
-    if law.slope_N_per_m2.size != task.network.n_bonds:
-        raise InputError("stiffness law", "slope_N_per_m2", f"{law.slope_N_per_m2.size} bonds; the network has {task.network.n_bonds}")
-    if backward not in ("bar", "physical"):
-        raise InputError("--backward", "", f"{backward!r}; expected 'bar' or 'physical' (fem)")
-    has_exact = callable(getattr(physical, "exact_gradient_w", None))
-    if backward == "physical" and not has_exact:
-        raise InputError("--backward", "", "the physical model offers no exact gradient (exact_gradient_w)")
+    has_exact = _check_pat_inputs(task, physical, law, backward)
     prob = TaskProblem(task)
     pm = make_param(param, task.network, st["beta"])
     w0 = task.network.widths_m if init_widths_m is None else np.asarray(init_widths_m, float)
     var = pm.to_var(w0)
     adam = Adam(task.network.n_bonds, st["learning_rate"], **({} if adam_eps is None else {"eps": float(adam_eps)}))
     single = task.kind == "single"
-    if single:
-        n_epochs = int(config.epochs or st["max_iter"])
-        tr = te = np.arange(task.n_samples)
-        split = None
-    else:
-        split = check_split(split, task.n_samples) if split is not None else make_split(task.n_samples, st["train_fraction"], st["seed"])
-        tr, te = np.asarray(split["train"]), np.asarray(split["test"])
-        n_epochs = int(st["epochs"])
+    n_epochs, split, tr, te = _schedule(task, config, st, split)
     fp = _fingerprint(task, {**st, "law": law.as_dict()}, w0, split)
     history: list = []
     start = 1
     if checkpoint is not None and write_checkpoint:
         remove_stale_checkpoint_temps(Path(checkpoint))
     if checkpoint is not None and resume and Path(checkpoint).exists():
-        ck = load_checkpoint(Path(checkpoint), fp, task.network.n_bonds, var_key="var", keys=_PAT_CHECKPOINT_KEYS)
-        var = np.array(ck["var"])
-        adam.load(ck)
-        history = ck["history"]
-        start = int(ck["epoch"]) + 1
+        var, history, start = _resume(Path(checkpoint), fp, task.network.n_bonds, adam)
 
     last_save = [time.perf_counter()]
 
@@ -301,25 +339,7 @@ def train_pat(task: Task, physical: Callable, config: TrainConfig = TrainConfig(
                              **adam.state())
 
     def record(w, ids_sets, g_est=None, G=None, batch=None):
-        """Physical and bar metrics at widths w; cosine of g_est against the exact physical gradient."""
-        rec = {}
-        ev = prob.evaluate(law.k(w), np.concatenate([ids for _, ids in ids_sets]), gradient=False)
-        o = 0
-        for label, ids in ids_sets:
-            if ids.size == 0:
-                continue
-            u_phys = np.atleast_2d(physical(w, task.X[ids]))
-            rec.update(_prefixed("", label, task_metrics(task, u_phys, ids)))
-            rec.update(_prefixed("bar_", label, task_metrics(task, ev.u_out[o:o + ids.size], ids)))
-            o += ids.size
-        if cosine and has_exact and g_est is not None:
-            exact = physical.exact_gradient_w(w, task.X[batch], G, law)
-            rec["cosine"] = _cosine(g_est, exact)
-            rec["norm_ratio"] = float(np.linalg.norm(g_est) / max(np.linalg.norm(exact), 1e-300))
-        lo, hi = task.network.width_bounds_m
-        tol = 0.01 * (hi - lo)   # within 1 % of the range: where the sigmoid map has σ(1-σ) < 0.01
-        rec["n_at_bound"] = int(np.sum((w <= lo + tol) | (w >= hi - tol)))
-        return rec
+        return _record(prob, physical, law, w, ids_sets, g_est if cosine and has_exact else None, G, batch)
 
     t0 = time.perf_counter()
     bar = _Progress(n_epochs, f"pat {task.name}", progress)
