@@ -371,6 +371,16 @@ def _single_task_table(v) -> list[str]:
     return out
 
 
+def _promise_line(v) -> str:
+    """Against what the FEM models' task metrics are checked: the bar model, or the forward model a
+    physics-aware run was trained in (its recorded final metrics)."""
+    src = (v.settings.get("promise") or {}).get("source", "the bar model")
+    if src == "the bar model":
+        return "The printed part's task metrics (FEM) are checked against the bar model's promise for these widths."
+    return (f"These widths come from physics-aware training: the printed part's task metrics (FEM) are checked "
+            f"against what that training promised, {src}'s metrics at the final widths (fem_history.json), not against the bar model.")
+
+
 def data_report_markdown(v, images, files) -> str:
     """The report of a data task (regression, classification): task metrics of every model side by
     side, the transfer matrices' agreement, the checks."""
@@ -381,7 +391,7 @@ def data_report_markdown(v, images, files) -> str:
           f"{v.settings.get('split', '')})", "",
           "Every model is a linear map from the inputs to the outputs: its transfer matrix T (outputs per unit input) "
           "comes from one factorisation and one solve per input column, and every sample's outputs are X Tᵀ.", "",
-          "## Checks", ""]
+          _promise_line(v), "", "## Checks", ""]
     md += table(["check", "value", "tolerance", "result"],
                 [[c.check, fmt(c.value), fmt(c.tolerance), "pass" if c.passed else "**FAIL**"] for c in v.checks])
     md += ["", "## The task, model by model", ""]
@@ -458,7 +468,7 @@ def report_markdown(v, images: list[tuple[str, str]], files: list[tuple[str, str
     ref = v.reference
     md = [f"# femnn cross-check: `{task.name}`", "",
           f"Verdict: **{'PASS' if v.passed else 'FAIL'}** (reference model: `{ref}`, {label(ref)})", "",
-          "## Checks", ""]
+          _promise_line(v), "", "## Checks", ""]
     md += table(["check", "value", "tolerance", "result"],
                 [[c.check, fmt(c.value), fmt(c.tolerance), "pass" if c.passed else "**FAIL**"] for c in v.checks])
     md += ["", "## Models", ""] + _models_table(v)

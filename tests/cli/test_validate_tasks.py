@@ -57,3 +57,36 @@ def test_single_load_task_record(tmp_path):
     assert t.tolist() == pytest.approx([-0.5e-3, -0.8e-3])
     assert rec["error"] == pytest.approx(np.linalg.norm(u - t) / np.linalg.norm(t), rel=1e-12)
     assert any(c["check"].startswith("fem2d: target error") for c in r["comparison"]["checks"])
+
+
+@pytest.mark.parametrize("task, metric", [("behaviour-mse", "error"), ("iris-sharp", "train_accuracy")])
+def test_physics_aware_run_is_checked_against_its_own_promise(tmp_path, task, metric):
+    """Widths from `femnn train --forward fem2d --quick` were trained to what the 2D FEM (quick mesh)
+    says, not the bar model: validate checks the FEM models' task metrics against the run's recorded
+    physical metrics at its final widths (fem_history.json), names that source in the checks, the report and
+    results.json (settings.promise). `femnn validate --dims 2 --quick` builds the same mesh at the same
+    widths, so it reproduces the promise exactly (target error increase 0, accuracy drop 0) and passes
+    the task checks, where the bar model (which the PAT part no longer follows) would fail them."""
+    run = tmp_path / "run"
+    init = "geometry/trained/" + ("behaviour-mse" if task == "behaviour-mse" else "iris")
+    assert main(["train", task, "--forward", "fem2d", "--quick", "--init", init, "--epochs", "2", "--out", str(run),
+                 "--quiet", "--no-plots"]) == 0
+    final = json.loads((run / "fem_history.json").read_text())["final"]   # at the final widths
+    out = tmp_path / "v"
+    main(["validate", task, "--widths", str(run), "--dims", "2", "--quick", "--no-export", "--out", str(out), "--quiet"])
+    r = json.loads((out / "results.json").read_text())
+    promise = r["settings"]["promise"]
+    assert promise["source"] == "the physics-aware run's fem2d (quick mesh)"
+    fem = r["models"]["fem2d"]["task"] if task != "behaviour-mse" else None
+    if task == "behaviour-mse":
+        assert promise["error"] == pytest.approx(final["train_error"], rel=1e-12)
+        checks = [c for c in r["comparison"]["checks"] if c["check"].startswith("fem2d: target error")]
+        assert len(checks) == 1 and "physics-aware run" in checks[0]["check"]
+        assert abs(checks[0]["value"]) < 1e-9 and checks[0]["pass"]
+    else:
+        assert promise[metric] == pytest.approx(final[metric])
+        assert fem["train_accuracy"] == pytest.approx(final["train_accuracy"])
+        assert fem["test_accuracy"] == pytest.approx(final["test_accuracy"])
+        checks = [c for c in r["comparison"]["checks"] if "accuracy at most" in c["check"]]
+        assert checks and all("physics-aware run" in c["check"] and c["pass"] for c in checks)
+    assert "physics-aware training" in (out / "report.md").read_text()
