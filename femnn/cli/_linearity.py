@@ -26,6 +26,9 @@ def add_args(p):
                         "a C10 left out is set so (e.g. --coefficient C01=2e4). Defaults: docs/nonlinear_hyperelastic.md")
     p.add_argument("--degree", type=int, choices=(1, 2), default=2, help="Lagrange degree (default 2)")
     p.add_argument("--sample", type=int, default=0, help="data-set tasks: the load case (row) to use (default 0)")
+    p.add_argument("--samples", nargs="+", metavar="ROW|all",
+                   help="data-set tasks: also the task metric (accuracy / error) of the linear and the hyperelastic "
+                        "FEM over these rows at every load factor ('all': every sample; one Newton load path each)")
     p.add_argument("--no-gradients", action="store_true", help="skip the tangent adjoint per factor")
     p.add_argument("--quick", action="store_true", help="coarse mesh (tests, smoke runs)")
     p.add_argument("--refine", type=int, default=0, help="mesh refinement level (as validate)")
@@ -45,6 +48,23 @@ def _coefficients(items) -> dict:
     return out
 
 
+def _samples(items, task):
+    """The rows of --samples (None without it): 'all' or 0-based row numbers of a data-set task."""
+    if not items:
+        return None
+    if task.kind == "single":
+        raise InputError("--samples", "", f"{task.name} is a single-load task (one load case); --samples needs a data-set "
+                         "task (regression, classification)")
+    if items == ["all"]:
+        return list(range(task.n_samples))
+    rows = []
+    for it in items:
+        if not it.isdigit() or not 0 <= int(it) < task.n_samples:
+            raise InputError("--samples", it, f"give 'all' or row numbers 0..{task.n_samples - 1}")
+        rows.append(int(it))
+    return sorted(set(rows))
+
+
 def run(args) -> int:
     import numpy as np
 
@@ -61,6 +81,7 @@ def run(args) -> int:
         task, _ = apply_run_widths(task, args.widths)
     if not 0 <= args.sample < task.n_samples:
         raise InputError("--sample", "", f"{args.sample} is outside 0..{task.n_samples - 1}")
+    samples = _samples(args.samples, task)
     from femnn.fem.hyperelastic import make_law
 
     net = task.network
@@ -85,15 +106,34 @@ def run(args) -> int:
     try:
         rec = linearity_study(comm, task, mesh, cell_tags, factors, law=args.material, coefficients_Pa=coeffs,
                               degree=args.degree, gradients=not args.no_gradients, progress=progress, sample=args.sample)
+        if samples is not None:
+            from femnn.fem.linearity import task_linearity
+
+            def sample_progress(i, n):
+                if comm.rank == 0 and (i == n or i % 10 == 0):
+                    print(f"linearity: task metric, sample {i} of {n}", file=sys.stderr, flush=True)
+
+            rec["task_level"] = task_linearity(comm, task, mesh, cell_tags, factors, samples=samples, law=args.material,
+                                               coefficients_Pa=coeffs, degree=args.degree, progress=sample_progress)
     except NonlinearConvergenceError as exc:
         if comm.rank == 0:
             print(f"femnn linearity: error: {exc}", file=sys.stderr)
         return 2
     rec["ranks"] = comm.size
-    rec["options"] = {"quick": args.quick, "refine": args.refine, "widths": args.widths, "sample": args.sample}
+    rec["options"] = {"quick": args.quick, "refine": args.refine, "widths": args.widths, "sample": args.sample,
+                      "samples": args.samples}
     if comm.rank == 0:
         write_linearity(out, rec)
         lim = lambda x: "not reached" if x is None else f"{x:.3g}"  # noqa: E731
         print(f"linearity: departure reaches 1 % at load factor {lim(rec['limit_1pct'])}, 5 % at {lim(rec['limit_5pct'])}; "
               f"wrote {out / 'linearity.json'} and {out / 'linearity.png'}", file=sys.stderr)
+        tl = rec.get("task_level")
+        if tl is not None:
+            for i, f in enumerate(tl["load_factors"]):
+                what = (f"accuracy {tl['accuracy_linear']:.3f} linear, {tl['accuracy_nonlinear'][i]:.3f} hyperelastic "
+                        f"({tl['predictions_changed'][i]} of {len(tl['samples'])} predictions change)"
+                        if "accuracy_linear" in tl else
+                        f"relative error {tl['error_linear']:.4g} linear, {tl['error_nonlinear'][i]:.4g} hyperelastic")
+                print(f"linearity: task at load factor {f:g}: {what}; output departure median "
+                      f"{tl['departure_median'][i]:.2%}, max {tl['departure_max'][i]:.2%}", file=sys.stderr)
     return 0

@@ -338,6 +338,14 @@ class HyperelasticProblem:
                     raise NonlinearConvergenceError(self.load_factor, target, f"last SNES reason {reason}")
         return accepted
 
+    def reset(self):
+        """Back to the undeformed state at load factor 0 (the next :meth:`solve_to` steps up from there;
+        the compiled forms and the Newton solver are kept)."""
+        self.u.x.array[:] = 0.0
+        self._u_saved = self.u.x.array.copy()
+        self.load_factor = 0.0
+        self.f_c.value = 0.0
+
     def resolve(self):
         """Newton at the current load factor from the current state (after a change of ``s``)."""
         ok, its, reason = self._newton(self.load_factor)

@@ -109,6 +109,18 @@ class NonlinearTask:
     def dofs(self) -> int:
         return self.lin.dofs
 
+    def set_sample(self, sample: int):
+        """Load the task's data-set row ``sample`` instead (its forces, target or label) and start the
+        nonlinear state again from the undeformed part: nonlinear responses do not superpose, so every
+        sample needs its own load path."""
+        if not hasattr(self, "_loads_all"):
+            self._loads_all = np.asarray(self.task.loads_N(), float)
+        self.F_nodes = self._loads_all[sample]
+        self.Y = self.task.Y[sample:sample + 1]
+        _hub_body_force(self.lin, self.F_nodes, self.hub_tag, self.b_load)
+        self._u_lin_unit = None
+        self.hyper.reset()
+
     # ---- states ----------------------------------------------------------------------------------
     def hub_means(self, u) -> np.ndarray:
         return self.lin.hub_means(u, self.n_nodes, self.hub_tag)
@@ -309,4 +321,56 @@ def linearity_study(comm, task, mesh, cell_tags, load_factors, *, law="neo-hooke
     rec["units"] = {"u_out_*": "m", "load_N_at_factor_1": "N", "gradient_s_*": "loss per unit modulus scale s_i",
                     "departure*": "dimensionless", "max_principal_strain_*": "dimensionless",
                     "load_factors": "dimensionless multiple of the task's load"}
+    return rec
+
+
+def task_linearity(comm, task, mesh, cell_tags, load_factors, *, samples=None, law="neo-hookean",
+                   coefficients_Pa=None, degree=2, progress=None) -> dict:
+    """The task metric of a data-set task through the linear and the hyperelastic FEM at each load
+    factor, over ``samples`` (default: every row), on ONE mesh (collective).
+
+    Linear: the transfer matrix T (one solve per input column, :mod:`femnn.fem.transfer`), outputs
+    f X Tᵀ. Nonlinear: one load path per sample from the undeformed part through the sorted factors
+    (the responses do not superpose). Classification compares the predicted class (largest |u|) of
+    the two, which is scale-free; regression compares u/f with the targets (the task is linear in the
+    load only for the linear models). Returns the ``task_level`` record of ``linearity.json``."""
+    from femnn.fem.solve import solve_loads
+    from femnn.fem.transfer import unit_loads
+    from femnn.train.losses import predict, relative_error
+
+    factors = sorted(float(f) for f in load_factors)
+    rows = np.arange(task.n_samples) if samples is None else np.asarray(samples, dtype=np.int64)
+    t0 = time.perf_counter()
+    nt = NonlinearTask(comm, task, mesh, cell_tags, law=law, coefficients_Pa=coefficients_Pa, degree=degree,
+                       sample=int(rows[0]))
+    U1 = solve_loads(comm, nt.lin, unit_loads(task), task.network.n_nodes)        # (n_inputs, n_nodes, 2)
+    T = U1.reshape(task.n_inputs, -1).T[task.output_dofs]                          # (n_outputs, n_inputs)
+    u_lin1 = task.X[rows] @ T.T                                                    # (n_s, n_outputs) at f = 1
+    u_nl = np.zeros((len(factors), rows.size, task.output_dofs.size))
+    newton = np.zeros((len(factors), rows.size), dtype=np.int64)
+    for j, k in enumerate(rows):
+        nt.set_sample(int(k))
+        for i, f in enumerate(factors):
+            newton[i, j] = sum(nt.solve(f))
+            u_nl[i, j] = nt.outputs(nt.hub_means(nt.hyper.u))
+        if progress:
+            progress(j + 1, rows.size)
+    dep = np.linalg.norm(u_nl - np.array(factors)[:, None, None] * u_lin1, axis=2) / np.maximum(
+        np.linalg.norm(u_lin1, axis=1), 1e-300)[None, :] / np.array(factors)[:, None]
+    rec = {"samples": rows.tolist(), "load_factors": factors, "transfer_linear_m_per_input": T,
+           "departure": dep.tolist(), "departure_max": dep.max(axis=1).tolist(),
+           "departure_median": np.median(dep, axis=1).tolist(),
+           "newton_iterations_total": newton.sum(axis=1).tolist(), "dofs": int(nt.dofs), "material": nt.law.describe()}
+    if task.is_classification:
+        labels = np.asarray(task.Y)[rows]
+        p_lin = predict(u_lin1)
+        rec["accuracy_linear"] = float(np.mean(p_lin == labels))
+        rec["accuracy_nonlinear"] = [float(np.mean(predict(u) == labels)) for u in u_nl]
+        rec["predictions_changed"] = [int(np.sum(predict(u) != p_lin)) for u in u_nl]
+        rec["changed_samples"] = [rows[predict(u) != p_lin].tolist() for u in u_nl]
+    else:
+        Y = np.atleast_2d(task.Y)[rows]
+        rec["error_linear"] = relative_error(u_lin1, Y)
+        rec["error_nonlinear"] = [relative_error(u / f, Y) for u, f in zip(u_nl, factors)]
+    rec["seconds"] = time.perf_counter() - t0
     return rec

@@ -311,3 +311,32 @@ def test_tangent_adjoint_taylor(comm):
     print("Taylor rates (second order, first order):", rate2, rate1, "remainders:", r2)
     assert np.all(rate2 >= 1.9), (rate2, r2)
     assert np.all(np.abs(rate1 - 1) < 0.1), rate1
+
+
+def test_task_level_linearity_of_a_data_task(tmp_path, capsys):
+    """`femnn linearity iris --samples ...`: the task metric through the linear and the hyperelastic FEM.
+    Two code paths must agree: the per-sample study (its own NonlinearTask on --sample 0) and the
+    task-level one (the transfer matrix T for the linear outputs, one load path per sample with
+    set_sample/reset): sample 0's departure ||u_nl - f u_lin||/||f u_lin|| is the same number (1e-8).
+    Physics: at f = 0.01 the hyperelastic part is linear (departure < 0.5 %, no prediction changes);
+    the departure grows with the load (u_nl - f u_lin = O(f²)), and samples with larger forces
+    (the versicolor/virginica rows 50, 100: longer petals) depart more than setosa (row 0).
+    --samples on a single-load task is refused (exit 2, one line)."""
+    from femnn.cli import main
+
+    out = tmp_path / "lin"
+    assert main(["linearity", "iris", "--widths", "geometry/trained/iris", "--dim", "2", "--quick", "--no-gradients",
+                 "--load-factors", "0.01", "0.5", "--samples", "0", "50", "100", "--out", str(out), "--quiet"]) == 0
+    r = json.loads((out / "linearity.json").read_text())
+    tl = r["task_level"]
+    assert tl["samples"] == [0, 50, 100] and tl["load_factors"] == [0.01, 0.5]
+    dep = np.array(tl["departure"])                       # (factors, samples)
+    np.testing.assert_allclose(dep[:, 0], r["departure"], rtol=1e-8)
+    assert dep[0].max() < 0.005 and tl["predictions_changed"][0] == 0
+    assert np.all(dep[1] > 10 * dep[0])
+    assert dep[1, 1] > dep[1, 0] and dep[1, 2] > dep[1, 0]
+    assert tl["accuracy_linear"] == 1.0 and len(tl["accuracy_nonlinear"]) == 2
+    capsys.readouterr()
+    assert main(["linearity", "fig1", "--samples", "all", "--load-factors", "1", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--samples" in err[0] and "single-load" in err[0]
