@@ -52,6 +52,8 @@ VARIANTS = {
     "ptap-allatonce": ["-matptap_via", "allatonce"],
     "ptap-merged": ["-matptap_via", "allatonce_merged"],
     "ptap-scalable": ["-matptap_via", "scalable"],
+    # sequential Galerkin product as R = Pᵀ formed explicitly, then R A P (1 rank)
+    "ptap-rap": ["-matptap_via", "rap"],
     "ptap-allatonce+sor": ["-matptap_via", "allatonce", P + "mg_levels_pc_type", "sor"],
     "lu": [],
 }
@@ -68,17 +70,20 @@ from femnn.fem.meshing import FemOptions, mesh_task
 from femnn.fem.solve import make_problem, default_hub_tag
 from femnn.network import load_task
 refine, quick, variant, rtol, study = int(sys.argv[1]), sys.argv[2] == "1", sys.argv[3], float(sys.argv[4]), sys.argv[5] == "1"
+across = int(sys.argv[6])
 comm = MPI.COMM_WORLD
 rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 mem, t = {"baseline": comm.allgather(rss())}, {}
 task = load_task("fig1")
 out_node = int(task.output_dofs[0]) // 2
 comm.Barrier(); t0 = time.perf_counter()
-mesh, ct, info = mesh_task(comm, task, 3, FemOptions(refine=refine, quick=quick, solver="cg"))
+mesh, ct, info = mesh_task(comm, task, 3, FemOptions(refine=refine, quick=quick, solver="cg", elements_across_neck=across))
 comm.Barrier(); t["mesh"] = time.perf_counter() - t0; mem["mesh"] = comm.allgather(rss())
 t0 = time.perf_counter()
 solver = "lu" if variant == "lu" else "cg"
-prob = make_problem(comm, task, mesh, ct, degree=2, solver=solver, **({} if solver == "lu" else {"rtol": rtol}))
+# the solve's sanity check (true residual <= max_residual, default 1e-6) must admit the CG tolerance asked for
+kw = {} if solver == "lu" else {"rtol": rtol, "max_residual": max(1e-6, 10 * rtol)}
+prob = make_problem(comm, task, mesh, ct, degree=2, solver=solver, **kw)
 comm.Barrier(); t["assemble"] = time.perf_counter() - t0; mem["assemble"] = comm.allgather(rss())
 t0 = time.perf_counter()
 prob.setup()
@@ -170,10 +175,10 @@ def run_interleaved(refine, quick, ranks, variants, rtol, rounds, timeout=3600):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def run_case(refine, quick, ranks, variant, rtol, study=False, timeout=3600):
+def run_case(refine, quick, ranks, variant, rtol, study=False, across=3, timeout=3600):
     exe = Path(sys.executable).parent
     cmd = [str(exe / "mpiexec"), "-n", str(ranks), sys.executable, "-c", CASE, str(refine), str(int(quick)), variant,
-           repr(rtol), str(int(study))]
+           repr(rtol), str(int(study)), str(across)]
     # PETSc reads PETSC_OPTIONS at initialisation (petsc4py is initialised without sys.argv)
     env = dict(os.environ, PETSC_OPTIONS=" ".join(VARIANTS[variant] + ["-options_left", "0"]))
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
@@ -185,6 +190,9 @@ def run_case(refine, quick, ranks, variant, rtol, study=False, timeout=3600):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--refine", type=int, default=0, help="mesh refinement level (each level ~8x the DOFs; 1 -> ~6e6)")
+    ap.add_argument("--elements-across-neck", type=int, default=3,
+                    help="mesh density (FemOptions.elements_across_neck; the element size scales as 1/(N 2^refine)): "
+                         "3 and --refine 1 -> 4.1e6 DOFs, 7 and --refine 0 -> ~5.6e6")
     ap.add_argument("--quick", action="store_true", help="the coarse test mesh (elements across the neck - 1)")
     ap.add_argument("--ranks", type=int, nargs="+", default=[1])
     ap.add_argument("--variants", nargs="+", default=["default"], choices=sorted(VARIANTS))
@@ -194,7 +202,7 @@ def main(argv=None):
     ap.add_argument("--interleave", type=int, metavar="ROUNDS", default=0,
                     help="time only: all variants on one operator in one process, ROUNDS alternating rounds")
     args = ap.parse_args(argv)
-    size = f"refine={args.refine}{' quick' if args.quick else ''}"
+    size = f"refine={args.refine}, {args.elements_across_neck} elements across the neck{' (quick: one fewer)' if args.quick else ''}"
     records = []
     if args.interleave:
         import statistics
@@ -223,7 +231,7 @@ def main(argv=None):
         return
     if args.rtol_study:
         for R in args.ranks:
-            r = run_case(args.refine, args.quick, R, args.variants[0], 1e-12, study=True)
+            r = run_case(args.refine, args.quick, R, args.variants[0], 1e-12, study=True, across=args.elements_across_neck)
             records.append(r)
             if "error" in r:
                 print(f"{args.variants[0]} on {R} rank(s) failed: {r['error']}")
@@ -253,7 +261,7 @@ def main(argv=None):
         for R in args.ranks:
             if R == 1 and variant in PARALLEL_ONLY:
                 continue
-            r = run_case(args.refine, args.quick, R, variant, args.rtol)
+            r = run_case(args.refine, args.quick, R, variant, args.rtol, across=args.elements_across_neck)
             r.update(variant=variant, ranks=R)
             records.append(r)
             if "error" in r:
