@@ -29,6 +29,10 @@ import warnings
 import numpy as np
 
 
+# femnn's GAMG level smoother (CG branch), unless the user sets any of these under femnn_forward_
+SMOOTHER_DEFAULTS = {"mg_levels_ksp_type": "richardson", "mg_levels_pc_type": "sor", "mg_levels_ksp_max_it": 1}
+
+
 def _land_op():
     from mpi4py import MPI
 
@@ -147,14 +151,20 @@ class ElasticityProblem(RegionReductions):
     youngs_modulus_Pa, poisson_ratio, thickness_m : material and (2D) out-of-plane thickness
     fixed_tags : cell tags whose DOFs are clamped
     degree : Lagrange degree (2 by default: degree 1 locks near ν = 0.5)
-    solver : "lu" (MUMPS) or "cg" (CG + GAMG with the rigid-body near-nullspace)
+    solver : "lu" (MUMPS) or "cg" (CG + GAMG with the rigid-body near-nullspace; GAMG is set up by
+        :meth:`setup` or the first solve, ``seconds_setup`` holds its time)
     scale : optional dict tag -> stiffness scale s (default 1)
     rtol : CG tolerance on the true (unpreconditioned) residual
     max_residual : every solve checks |b - K u| / |b| and raises above this (singular K, failed solve)
+    low_memory : CG on more than one rank only: GAMG's Galerkin products PᵀAP all-at-once
+        (``-matptap_via allatonce``) instead of PETSc's default, which keeps its intermediates for
+        reuse: about 40 % less memory in all on 2 ranks, several times slower GAMG setup (measured in
+        docs/nonlinear.md section 4). Ignored on 1 rank
+        (the sequential product keeps no such intermediates) and when the user set ``-matptap_via``.
     """
 
     def __init__(self, comm, mesh, cell_tags, youngs_modulus_Pa, poisson_ratio, thickness_m, fixed_tags,
-                 degree=2, solver="lu", scale=None, rtol=1e-10, max_residual=1e-6):
+                 degree=2, solver="lu", scale=None, rtol=1e-10, max_residual=1e-6, low_memory=False):
         import dolfinx
         import dolfinx.fem.petsc as fpetsc
 
@@ -185,6 +195,8 @@ class ElasticityProblem(RegionReductions):
         self.A = fpetsc.assemble_matrix(self.a, bcs=[self.bc])
         self.A.assemble()
         self.seconds_assemble = time.perf_counter() - t0
+        self.low_memory = bool(low_memory)
+        self.seconds_setup = 0.0   # GAMG setup (CG), timed by setup()
         self.ksp = self._solver(solver, rtol)
         self.n_factorizations = 0   # numeric LU factorisations done (0 for CG)
         self._factor_stale = True
@@ -243,7 +255,7 @@ class ElasticityProblem(RegionReductions):
         ksp.setOptionsPrefix("femnn_forward_")  # user options: -femnn_forward_pc_gamg_threshold ...
         ksp.setOperators(self.A)
         pc = ksp.getPC()
-        default_threshold = False
+        defaults = {}
         if solver == "lu":
             ksp.setType("preonly")
             pc.setType("lu")
@@ -251,23 +263,73 @@ class ElasticityProblem(RegionReductions):
         elif solver == "cg":
             ksp.setType("cg")
             pc.setType("gamg")
-            # drop weak graph edges: at ν = 0.49 (P2, 3D) this halves the CG iterations (293 -> 157 at
-            # 5e4 DOFs; bench/bench_fem.py); -femnn_forward_pc_gamg_threshold overrides
-            # (petsc4py has no setter for it: set it for this setFromOptions only, then take it out of the
-            # global options database again, so femnn leaves no defaults behind for other solvers)
+            # defaults as PETSc options (petsc4py has no setters for them), in the database only while
+            # setFromOptions and setup() read them; -femnn_forward_<name> given by the user overrides
+            # each group
             opts = PETSc.Options("femnn_forward_")
-            default_threshold = not opts.hasName("pc_gamg_threshold")
-            if default_threshold:
-                opts["pc_gamg_threshold"] = 0.05
+            # drop weak graph edges: at ν = 0.49 (P2, 3D) this halves the CG iterations (293 -> 157 at
+            # 5e4 DOFs; bench/bench_fem.py)
+            if not opts.hasName("pc_gamg_threshold"):
+                defaults["pc_gamg_threshold"] = 0.05
+            # level smoother: one symmetric Gauss-Seidel sweep (Richardson + SSOR, rank-local) instead of
+            # PETSc's Chebyshev(2)/Jacobi: the same cost per CG iteration, 15 % fewer iterations on the
+            # paper part (3D P2, ν = 0.49: 137 instead of 161 at rtol 1e-8), same memory
+            # (bench/bench_large.py, docs/nonlinear.md section 4). The V-cycle stays symmetric (the same
+            # symmetric sweep before and after), as CG needs.
+            if not any(opts.hasName(k) for k in SMOOTHER_DEFAULTS):
+                defaults.update(SMOOTHER_DEFAULTS)
             ksp.setTolerances(rtol=rtol, atol=0.0, max_it=5000)
             ksp.setNormType(PETSc.KSP.NormType.UNPRECONDITIONED)  # rtol on the true residual
             self.A.setNearNullSpace(self._rigid_modes())
         else:
             raise ValueError(f"unknown solver {solver!r}; expected 'lu' or 'cg'")
-        ksp.setFromOptions()
-        if default_threshold:
-            opts.delValue("pc_gamg_threshold")
+        self._defaults = defaults
+        # the low-memory Galerkin product: GAMG's products read the GLOBAL database, not the solver's
+        # prefix (-femnn_forward_matptap_via is reported unused); a user's own -matptap_via wins
+        self._global_defaults = ({"matptap_via": "allatonce"} if solver == "cg" and self.low_memory and self.comm.size > 1
+                                 and not PETSc.Options().hasName("matptap_via") else {})
+        self._is_setup = solver != "cg"   # LU factorises in its first solve (counted there)
+        with self._defaults_in_database():
+            ksp.setFromOptions()
         return ksp
+
+    def _defaults_in_database(self):
+        """Context: femnn's option defaults in PETSc's database (under ``femnn_forward_``, and the global
+        low-memory product), taken out again afterwards, so femnn leaves no defaults behind."""
+        import contextlib
+
+        from petsc4py import PETSc
+
+        @contextlib.contextmanager
+        def ctx():
+            opts, glob = PETSc.Options("femnn_forward_"), PETSc.Options()
+            for k, v in self._defaults.items():
+                opts[k] = v
+            for k, v in self._global_defaults.items():
+                glob[k] = v
+            try:
+                yield
+            finally:
+                for k in self._defaults:
+                    opts.delValue(k)
+                for k in self._global_defaults:
+                    glob.delValue(k)
+        return ctx()
+
+    def setup(self):
+        """Set up the preconditioner now (CG: the GAMG hierarchy; the first solve calls it otherwise).
+        GAMG creates its level smoothers and Galerkin products inside KSPSetUp and reads their options
+        then, so femnn's defaults are put in the database for this call. A new operator of the same
+        pattern (set_scale) keeps the hierarchy's smoothers and product algorithms (GAMG reuses the
+        interpolation by default). Returns the seconds it took (0 when already set up)."""
+        if self._is_setup:
+            return 0.0
+        t0 = time.perf_counter()
+        with self._defaults_in_database():
+            self.ksp.setUp()
+        self._is_setup = True
+        self.seconds_setup = time.perf_counter() - t0
+        return self.seconds_setup
 
     def _rigid_modes(self):
         """Rigid-body modes (3 in 2D, 6 in 3D) as a PETSc near-nullspace, from owned DOFs only."""
@@ -315,6 +377,7 @@ class ElasticityProblem(RegionReductions):
         from petsc4py import PETSc
 
         out = self.u_h if out is None else out
+        self.setup()
         self._set_body_force(F_nodes, hub_tag)
         rhs = self._fpetsc.assemble_vector(self.L)
         rhs.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
