@@ -27,6 +27,7 @@ class FemOptions:
     elements_across_neck: int = 3
     quick: bool = False                      # coarse meshes for tests and smoke runs
     formulation: str = "auto"                # displacement | mixed | auto (mixed above nu = 0.49)
+    low_memory: bool = False                 # CG on > 1 rank: GAMG's all-at-once Galerkin product
 
 
 @dataclass(frozen=True)

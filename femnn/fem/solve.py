@@ -61,6 +61,7 @@ def make_problem(comm, task, mesh, cell_tags, *, degree=2, solver="lu", hub_tag=
     fixed = [int(t) for j in net.fixed for t in clamp_tags(j)]
     args = (comm, mesh, cell_tags, net.material.youngs_modulus_Pa, net.material.poisson_ratio, net.thickness_m, fixed)
     if kind == "mixed":
+        kw.pop("low_memory", None)   # the displacement CG's GAMG option; the mixed solver has no such product
         return MixedElasticityProblem(*args, degree=degree, solver={"cg": "minres"}.get(solver, solver), **kw)
     return ElasticityProblem(*args, degree=degree, solver=solver, **kw)
 
@@ -135,7 +136,9 @@ def part_problem(comm, task, dim: int, opts=None):
     t0 = time.perf_counter()
     mesh, cell_tags, info = mesh_task(comm, task, dim, opts)
     t_mesh = time.perf_counter() - t0
-    prob = make_problem(comm, task, mesh, cell_tags, degree=opts.degree, solver=opts.solver, formulation=opts.formulation)
+    extra = {"low_memory": True} if getattr(opts, "low_memory", False) else {}
+    prob = make_problem(comm, task, mesh, cell_tags, degree=opts.degree, solver=opts.solver, formulation=opts.formulation,
+                        **extra)
     return prob, info, t_mesh
 
 
