@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _mpi_case  # noqa: E402
 
 P = "-femnn_forward_"
 VARIANTS = {
@@ -176,15 +178,8 @@ def run_interleaved(refine, quick, ranks, variants, rtol, rounds, timeout=3600):
 
 
 def run_case(refine, quick, ranks, variant, rtol, study=False, across=3, timeout=3600):
-    exe = Path(sys.executable).parent
-    cmd = [str(exe / "mpiexec"), "-n", str(ranks), sys.executable, "-c", CASE, str(refine), str(int(quick)), variant,
-           repr(rtol), str(int(study)), str(across)]
-    # PETSc reads PETSC_OPTIONS at initialisation (petsc4py is initialised without sys.argv)
-    env = dict(os.environ, PETSC_OPTIONS=" ".join(VARIANTS[variant] + ["-options_left", "0"]))
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    if r.returncode != 0:
-        return {"error": r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}"}
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return _mpi_case.run_case(CASE, [refine, int(quick), variant, repr(rtol), int(study), across], ranks,
+                              VARIANTS[variant], timeout)
 
 
 def main(argv=None):
@@ -192,7 +187,7 @@ def main(argv=None):
     ap.add_argument("--refine", type=int, default=0, help="mesh refinement level (each level ~8x the DOFs; 1 -> ~6e6)")
     ap.add_argument("--elements-across-neck", type=int, default=3,
                     help="mesh density (FemOptions.elements_across_neck; the element size scales as 1/(N 2^refine)): "
-                         "3 and --refine 1 -> 4.1e6 DOFs, 7 and --refine 0 -> ~5.6e6")
+                         "3 and --refine 1 -> 4.1e6 DOFs, 7 and --refine 0 -> 6.1e6")
     ap.add_argument("--quick", action="store_true", help="the coarse test mesh (elements across the neck - 1)")
     ap.add_argument("--ranks", type=int, nargs="+", default=[1])
     ap.add_argument("--variants", nargs="+", default=["default"], choices=sorted(VARIANTS))

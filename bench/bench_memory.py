@@ -15,11 +15,11 @@ MixedElasticityProblem (MINRES + fieldsplit Schur, GAMG on the displacement bloc
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _mpi_case  # noqa: E402
 
 VARIANTS = {
     "default": [],
@@ -76,14 +76,7 @@ if comm.rank == 0:
 
 
 def run_case(n, ranks, variant, timeout=3600):
-    mpiexec = str(Path(sys.executable).parent / "mpiexec")
-    cmd = [mpiexec, "-n", str(ranks), sys.executable, "-c", CASE, str(n), variant]
-    # PETSc reads PETSC_OPTIONS at initialisation (petsc4py is initialised without sys.argv)
-    env = dict(os.environ, PETSC_OPTIONS=" ".join(VARIANTS[variant] + ["-options_left", "0"]))
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    if r.returncode != 0:
-        return {"error": r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}"}
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return _mpi_case.run_case(CASE, [n, variant], ranks, VARIANTS[variant], timeout)
 
 
 def main(argv=None):
