@@ -42,7 +42,9 @@ def add_args(p):
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out (same settings) to the same result as an uninterrupted run")
     p.add_argument("--force", action="store_true", help="replace an earlier, different run in --out (only once the new run has finished)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    p.add_argument("--forward", choices=["bar", "fem2d", "fem3d", "bar-calibrated"], default="bar", help="physics-aware training: the forward pass in the FEM of the printed part (2D/3D) or in a bar model calibrated to it (docs/pat.md); default bar")
+    p.add_argument("--forward", choices=["bar", "fem2d", "fem3d", "bar-calibrated", "hyper2d", "hyper3d"], default="bar",
+                   help="physics-aware training: the forward pass in the FEM of the printed part (2D/3D), in its hyperelastic "
+                        "(large-deformation, Neo-Hookean) FEM, or in a bar model calibrated to it (docs/pat.md); default bar")
     p.add_argument("--backward", choices=["bar", "fem"], default="bar", help="with --forward fem2d/fem3d: the bar adjoint fed with the FEM's dL/du (default) or the FEM's own dL/ds chained to widths")
     p.add_argument("--param", choices=["box", "sigmoid"], help="with --forward: width parametrisation, projected Adam in width space (box, default) or the sigmoid map")
     p.add_argument("--quick", action="store_true", help="with --forward: coarse FEM meshes")

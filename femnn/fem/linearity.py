@@ -115,8 +115,12 @@ class NonlinearTask:
         sample needs its own load path."""
         if not hasattr(self, "_loads_all"):
             self._loads_all = np.asarray(self.task.loads_N(), float)
-        self.F_nodes = self._loads_all[sample]
+        self.set_loads(self._loads_all[sample])
         self.Y = self.task.Y[sample:sample + 1]
+
+    def set_loads(self, F_nodes):
+        """Apply the nodal forces ``F_nodes`` (n_nodes, 2) N at load factor 1 instead, from the undeformed part."""
+        self.F_nodes = np.asarray(F_nodes, float)
         _hub_body_force(self.lin, self.F_nodes, self.hub_tag, self.b_load)
         self._u_lin_unit = None
         self.hyper.reset()

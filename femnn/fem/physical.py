@@ -177,6 +177,72 @@ class FemForward:
         self._release()
 
 
+class HyperelasticForward:
+    """The hyperelastic (large-deformation) FEM of ``task``'s part as the forward pass of PAT.
+
+    Nonlinear responses do not superpose, so there is no transfer matrix: every sample's loads are
+    applied from the undeformed part and followed by Newton with load stepping
+    (:class:`femnn.fem.linearity.NonlinearTask`, one mesh per width set, outputs cached per sample
+    at that width set). ``load_factor`` scales the task's loads (1: as the task file says). The PAT
+    backward pass stays the bar model's linear adjoint fed with these outputs' -∂L/∂u; there is no
+    exact gradient here (no cosine is recorded)."""
+
+    def __init__(self, comm, task: Task, dim: int, opts: FemOptions = FemOptions(), law: str = "neo-hookean",
+                 load_factor: float = 1.0):
+        if dim not in (2, 3):
+            raise ValueError(f"dim must be 2 or 3 (got {dim})")
+        self.comm, self.dim, self.opts, self.law = comm, int(dim), opts, law
+        self.load_factor = float(load_factor)
+        self.task = with_material(task, opts)
+        self.name = f"hyper{dim}d"
+        self.seconds = dict.fromkeys(("mesh", "setup", "newton"), 0.0)
+        self.n_meshes = 0
+        self.n_newton = 0
+        self.dofs = None
+        self._key, self._nt, self._cache = None, None, {}
+
+    def _at(self, widths_m):
+        from femnn.fem.linearity import NonlinearTask
+
+        w = np.ascontiguousarray(np.asarray(widths_m, dtype=float))
+        if w.tobytes() != self._key:
+            task = self.task.with_network(self.task.network.with_widths(w))
+            t0 = time.perf_counter()
+            mesh, tags, _ = mesh_task(self.comm, task, self.dim, self.opts)
+            t1 = time.perf_counter()
+            self._nt = NonlinearTask(self.comm, task, mesh, tags, law=self.law, degree=self.opts.degree)
+            self.seconds["mesh"] += t1 - t0
+            self.seconds["setup"] += time.perf_counter() - t1
+            self.n_meshes += 1
+            self.dofs = int(self._nt.dofs)
+            self._key, self._cache = w.tobytes(), {}
+        return self._nt
+
+    def __call__(self, widths_m, X) -> np.ndarray:
+        """u_out (n_samples, n_outputs) m: each row of X through the hyperelastic FEM at ``widths_m``."""
+        nt = self._at(widths_m)
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        out = np.zeros((X.shape[0], self.task.output_dofs.size))
+        for i, x in enumerate(X):
+            key = x.tobytes()
+            if key not in self._cache:
+                t0 = time.perf_counter()
+                nt.set_loads(self.task.loads_N(x[None, :])[0])
+                self.n_newton += sum(nt.solve(self.load_factor))
+                self._cache[key] = nt.outputs(nt.hub_means(nt.hyper.u))
+                self.seconds["newton"] += time.perf_counter() - t0
+            out[i] = self._cache[key]
+        return out
+
+    def info(self) -> dict:
+        return {"model": self.name, "law": self.law, "load_factor": self.load_factor, "dofs": self.dofs,
+                "n_meshes": self.n_meshes, "newton_iterations": self.n_newton, "quick": self.opts.quick,
+                "degree": self.opts.degree, "seconds": {f"{k}_s": v for k, v in self.seconds.items()}}
+
+    def close(self):
+        self._nt, self._cache, self._key = None, {}, None
+
+
 # ---- calibrated stiffness law -----------------------------------------------------------------
 
 def calibration_widths(network, n_random: int = 3, seed: int = 0) -> np.ndarray:
@@ -260,7 +326,7 @@ def law_accuracy(comm, task: Task, dim: int, opts: FemOptions, law: StiffnessLaw
 
 # ---- orchestration for `femnn train --forward ...` ---------------------------------------------
 
-FORWARDS = ("fem2d", "fem3d", "bar-calibrated")
+FORWARDS = ("fem2d", "fem3d", "bar-calibrated", "hyper2d", "hyper3d")
 
 
 def world_comm():
@@ -310,6 +376,9 @@ def train_physics_aware(comm, task: Task, config, *, forward: str, backward: str
     if forward == "bar-calibrated" and backward == "fem":
         raise InputError("--backward", "", "fem needs an FEM forward (--forward fem2d or fem3d); "
                          "bar-calibrated trains on its own exact gradient")
+    if forward.startswith("hyper") and backward == "fem":
+        raise InputError("--backward", "", "fem needs a linear FEM forward (--forward fem2d or fem3d); the hyperelastic "
+                         "forward trains with the bar model's adjoint (the PAT estimator)")
     if calibrate_on not in ("fem2d", "fem3d"):
         raise InputError("--calibrate-on", "", f"{calibrate_on!r}; expected fem2d or fem3d")
     param = param or "box"
@@ -337,6 +406,12 @@ def train_physics_aware(comm, task: Task, config, *, forward: str, backward: str
         res = train_pat(task, physical, config, law=law, param=param, checkpoint=checkpoint, resume=resume,
                         write_checkpoint=comm.rank == 0,
                         progress=progress, split=split, cosine=False, settings=settings, adam_eps=adam_eps)
+    elif forward.startswith("hyper"):
+        physical = HyperelasticForward(comm, task, int(forward[5]), opts)
+        res = train_pat(task, physical, config, param=param, checkpoint=checkpoint, resume=resume, progress=progress,
+                        split=split, settings=settings, write_checkpoint=comm.rank == 0, adam_eps=adam_eps)
+        info["fem"] = physical.info()
+        physical.close()
     else:
         physical = FemForward(comm, task, int(forward[3]), opts)
         res = train_pat(task, physical, config, param=param, backward="physical" if backward == "fem" else "bar",
