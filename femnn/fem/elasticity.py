@@ -125,20 +125,32 @@ class RegionReductions:
     def check_tags(self, tags, what="hub"):
         """Raise ValueError unless every tag names a non-empty region of the mesh."""
         self.region_index(list(tags), what)
-    def hub_means(self, u_fn, n_nodes, hub_tag) -> np.ndarray:
-        """ū_j = (1/|H_j|) ∫_{H_j} u dx for every node (collective) -> (n_nodes, 2)."""
+    def _region_sums(self, form, ncomp: int = 1) -> np.ndarray:
+        """(n_regions, ncomp): a per-cell (DG0) form's values summed over each region's owned cells and
+        over the ranks (collective; the same size on every rank, the global tag set)."""
         from petsc4py import PETSc
 
-        self._p1.x.array[:] = u_fn.x.array
-        vec = self._fpetsc.assemble_vector(self._cell_u)
+        vec = self._fpetsc.assemble_vector(form)
         vec.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-        per_cell = vec.array_r[: self.n_owned * self.gdim].reshape(-1, self.gdim).copy()
+        per_cell = vec.array_r[: self.n_owned * ncomp].reshape(-1, ncomp).copy()
         vec.destroy()
-        idx = self.region_index([hub_tag(j) for j in range(n_nodes)], "hub")
-        sums = np.zeros((self.measure.size, self.gdim))  # same size on every rank (global tag set)
+        sums = np.zeros((self.measure.size, ncomp))
         np.add.at(sums, self._cell_region, per_cell)
-        sums = self.comm.allreduce(sums)
-        return sums[idx, :2] / self.measure[idx][:, None]
+        return self.comm.allreduce(sums)
+
+    def hub_means(self, u_fn, n_nodes, hub_tag) -> np.ndarray:
+        """ū_j = (1/|H_j|) ∫_{H_j} u dx for every node (collective) -> (n_nodes, 2)."""
+        self._p1.x.array[:] = u_fn.x.array
+        idx = self.region_index([hub_tag(j) for j in range(n_nodes)], "hub")
+        return self._region_sums(self._cell_u, self.gdim)[idx, :2] / self.measure[idx][:, None]
+
+    def region_energy(self, u_fn, v_fn, tags_of_interest) -> np.ndarray:
+        """t ∫_{region} σ(u):ε(v) dx for each tag in ``tags_of_interest`` (collective; the problem's
+        ``_cell_energy`` form of ``_p1`` = u and ``_p2`` = v)."""
+        self._p1.x.array[:] = u_fn.x.array
+        self._p2.x.array[:] = v_fn.x.array
+        idx = self.region_index(list(tags_of_interest), "bond")
+        return self._region_sums(self._cell_energy)[idx, 0]
 
 
 class ElasticityProblem(RegionReductions):
@@ -410,18 +422,3 @@ class ElasticityProblem(RegionReductions):
         out.x.scatter_forward()
         return out
 
-    def region_energy(self, u_fn, v_fn, tags_of_interest) -> np.ndarray:
-        """t ∫_{region} σ(u):ε(v) dx for each tag in ``tags_of_interest`` (collective)."""
-        from petsc4py import PETSc
-
-        self._p1.x.array[:] = u_fn.x.array
-        self._p2.x.array[:] = v_fn.x.array
-        vec = self._fpetsc.assemble_vector(self._cell_energy)
-        vec.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-        per_cell = vec.array_r[: self.n_owned].copy()
-        vec.destroy()
-        idx = self.region_index(list(tags_of_interest), "bond")
-        sums = np.zeros(self.measure.size)
-        np.add.at(sums, self._cell_region, per_cell)
-        sums = self.comm.allreduce(sums)
-        return sums[idx]
