@@ -16,7 +16,53 @@ def write_linearity(out, rec: dict) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rec = {**rec, "versions": versions()}
-    return [atomic_write_json(out / "linearity.json", rec), plot_linearity(out / "linearity.png", rec)]
+    files = [atomic_write_json(out / "linearity.json", rec), plot_linearity(out / "linearity.png", rec)]
+    if rec.get("task_level"):
+        files.append(plot_task_linearity(out / "linearity_task.png", rec))
+    return files
+
+
+def plot_task_linearity(path, rec) -> Path:
+    """``--samples``: the output departure over the samples (median, max, every sample as a dot) and
+    the task metric of the linear and the hyperelastic FEM against the load factor (rank 0 only)."""
+    from femnn.report.plots import new_figure, save_figure
+
+    tl = rec["task_level"]
+    f = np.asarray(tl["load_factors"], float)
+    dep = np.asarray(tl["departure"], float) * 100          # (factors, samples)
+    fig, axes = new_figure((11, 4.2), nrows=1, ncols=2, squeeze=False)
+    ax = axes[0][0]
+    for i, fi in enumerate(f):
+        ax.plot(np.full(dep.shape[1], fi), dep[i], ".", color="C0", alpha=0.25, ms=4,
+                label="one sample" if i == 0 else None)
+    ax.plot(f, np.median(dep, axis=1), "o-", color="C1", label="median")
+    ax.plot(f, dep.max(axis=1), "^--", color="C3", label="max")
+    for level in (1, 5):
+        ax.axhline(level, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("load factor (1 = the task's forces)")
+    ax.set_ylabel("output departure, hyperelastic vs linear FEM (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax = axes[0][1]
+    if "accuracy_linear" in tl:
+        ax.plot(f, np.full(f.size, tl["accuracy_linear"]), "o--", color="C1", label="linear FEM")
+        ax.plot(f, tl["accuracy_nonlinear"], "^-", color="C2", label="hyperelastic FEM")
+        for fi, acc, n in zip(f, tl["accuracy_nonlinear"], tl["predictions_changed"]):
+            ax.annotate(f"{n} predictions differ", (fi, acc), textcoords="offset points", xytext=(0, -14), ha="center",
+                        fontsize=8)
+        ax.margins(x=0.12, y=0.2)
+        ax.set_ylabel(f"accuracy over {len(tl['samples'])} samples")
+    else:
+        ax.plot(f, np.full(f.size, tl["error_linear"]), "o--", color="C1", label="linear FEM")
+        ax.plot(f, tl["error_nonlinear"], "^-", color="C2", label="hyperelastic FEM (u / factor)")
+        ax.set_ylabel(f"relative error over {len(tl['samples'])} samples")
+    ax.set_xlabel("load factor (1 = the task's forces)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.suptitle(f"{rec['task']}: the task through the linear and the hyperelastic FEM ({rec['dim']}D, "
+                 f"{tl['dofs']} DOFs, {tl['material']['law']})", fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 def write_buckling(out, rec: dict) -> Path:

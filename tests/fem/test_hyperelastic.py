@@ -336,6 +336,7 @@ def test_task_level_linearity_of_a_data_task(tmp_path, capsys):
     assert np.all(dep[1] > 10 * dep[0])
     assert dep[1, 1] > dep[1, 0] and dep[1, 2] > dep[1, 0]
     assert tl["accuracy_linear"] == 1.0 and len(tl["accuracy_nonlinear"]) == 2
+    assert (out / "linearity_task.png").stat().st_size > 10_000
     capsys.readouterr()
     assert main(["linearity", "fig1", "--samples", "all", "--load-factors", "1", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
