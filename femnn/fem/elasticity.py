@@ -125,6 +125,13 @@ class RegionReductions:
     def check_tags(self, tags, what="hub"):
         """Raise ValueError unless every tag names a non-empty region of the mesh."""
         self.region_index(list(tags), what)
+    def _set_cell_scale(self, scale: dict):
+        """Write the stiffness scale s (DG0 Function ``self.s``) of every cell of each tag in ``scale``
+        (owned cells, then the ghosts updated); other cells keep theirs."""
+        for tag, val in scale.items():
+            self.s.x.array[: self.n_owned][self.cell_tag_of == tag] = val
+        self.s.x.scatter_forward()
+
     def _region_sums(self, form, ncomp: int = 1) -> np.ndarray:
         """(n_regions, ncomp): a per-cell (DG0) form's values summed over each region's owned cells and
         over the ranks (collective; the same size on every rank, the global tag set)."""
@@ -349,9 +356,7 @@ class ElasticityProblem(RegionReductions):
 
     def set_scale(self, scale: dict, update: bool = True):
         """Stiffness scale s per cell tag (other cells keep theirs); reassembles K if ``update``."""
-        for tag, val in scale.items():
-            self.s.x.array[: self.n_owned][self.cell_tag_of == tag] = val
-        self.s.x.scatter_forward()
+        self._set_cell_scale(scale)
         if update:
             self.A.zeroEntries()
             self._fpetsc.assemble_matrix(self.A, self.a, bcs=[self.bc])

@@ -279,9 +279,7 @@ class MixedElasticityProblem(RegionReductions):
     # ---- same interface as ElasticityProblem ----------------------------------------------
     def set_scale(self, scale: dict, update: bool = True):
         """Stiffness scale s per cell tag (μ and λ both scale with s); reassembles if ``update``."""
-        for tag, val in scale.items():
-            self.s.x.array[: self.n_owned][self.cell_tag_of == tag] = val
-        self.s.x.scatter_forward()
+        self._set_cell_scale(scale)
         if update:
             self.A.zeroEntries()
             self._fpetsc.assemble_matrix(self.A, self.a, bcs=self.bcs)

@@ -22,6 +22,16 @@ def write_linearity(out, rec: dict) -> list[Path]:
     return files
 
 
+def _departure_axes(ax, xlabel: str, ylabel: str):
+    """A departure (%) panel's frame: the 1 % and 5 % levels, labels, grid, legend."""
+    for level in (1, 5):
+        ax.axhline(level, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
 def plot_task_linearity(path, rec) -> Path:
     """``--samples``: the output departure over the samples (median, max, every sample as a dot) and
     the task metric of the linear and the hyperelastic FEM against the load factor (rank 0 only)."""
@@ -37,12 +47,7 @@ def plot_task_linearity(path, rec) -> Path:
                 label="one sample" if i == 0 else None)
     ax.plot(f, np.median(dep, axis=1), "o-", color="C1", label="median")
     ax.plot(f, dep.max(axis=1), "^--", color="C3", label="max")
-    for level in (1, 5):
-        ax.axhline(level, color="grey", lw=0.8, ls=":")
-    ax.set_xlabel("load factor (1 = the task's forces)")
-    ax.set_ylabel("output departure, hyperelastic vs linear FEM (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _departure_axes(ax, "load factor (1 = the task's forces)", "output departure, hyperelastic vs linear FEM (%)")
     ax = axes[0][1]
     if "accuracy_linear" in tl:
         ax.plot(f, np.full(f.size, tl["accuracy_linear"]), "o--", color="C1", label="linear FEM")
@@ -101,12 +106,7 @@ def plot_linearity(path, rec) -> Path:
     ax = axes[0][n_out]
     dep = np.concatenate([[0.0], np.asarray(rec["departure"], float)[order] * 100])
     ax.plot(load, dep, "^-", color="C2", label="hyperelastic vs linear FEM")
-    for level in (1, 5):
-        ax.axhline(level, color="grey", lw=0.8, ls=":")
-    ax.set_xlabel("load: largest nodal force (N)")
-    ax.set_ylabel("departure at the outputs (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _departure_axes(ax, "load: largest nodal force (N)", "departure at the outputs (%)")
     fig.suptitle(f"{rec['task']}: {rec['dim']}D P{rec['degree']}, {rec['dofs']} DOFs; load factors {', '.join(f'{x:g}' for x in rec['load_factors'])}",
                  fontsize=9)
     fig.tight_layout()
