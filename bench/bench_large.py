@@ -1,12 +1,12 @@
 """The largest 3D P2 solve of the paper part that fits (issue 15, section 4): ONE forward solve of the
-fig1 part (the paper's Fig. 1 network, as `femnn validate fig1` builds it) with CG + GAMG at a given
-refinement, in a fresh ``mpiexec -n R`` per option set. Prints a Markdown table.
+fig1 part (the paper's Fig. 1 network, as `femnn validate fig1` builds it) with CG (femnn's p-multigrid,
+or GAMG on the P2 operator for the variants that tune GAMG) at a given refinement, in a fresh ``mpiexec -n R`` per option set. Prints a Markdown table.
 
     .venv/bin/python bench/bench_large.py [--refine 0] [--quick] [--ranks 1 2] [--variants default sor ...]
     .venv/bin/python bench/bench_large.py --refine 1 --ranks 1 --variants default      # the 5e6-DOF run
     .venv/bin/python bench/bench_large.py --quick --rtol-study                          # output error vs rtol
 
-Per run: DOFs, CG iterations, seconds per phase (geometry + mesh, assembly, GAMG setup = KSPSetUp,
+Per run: DOFs, CG iterations, seconds per phase (geometry + mesh, assembly, preconditioner setup = KSPSetUp,
 CG solve), peak RSS per rank after each phase (resource.getrusage; max over ranks), MiB per 10⁶ DOFs
 (sum over ranks of the final peak, less the per-rank baseline of Python + PETSc loaded), and the
 output hub displacement of the task (the hub mean of u at the output node, m), with its relative
@@ -33,8 +33,15 @@ import _mpi_case  # noqa: E402
 
 P = "-femnn_forward_"
 VARIANTS = {
-    # femnn's CG branch as it stands (threshold 0.05; level smoother Richardson + one SSOR sweep)
+    # femnn's CG as it stands: p-multigrid (P2 level: one Chebyshev/Jacobi step; coarse: the Galerkin P1
+    # operator, one GAMG V-cycle with threshold 0.05 and Richardson + SSOR levels)
     "default": [],
+    # the p-multigrid's P2 level smoothed by one SSOR sweep (Richardson + SOR) / two Chebyshev steps
+    "pmg-sor": [P + "mg_levels_ksp_type", "richardson", P + "mg_levels_pc_type", "sor", P + "mg_levels_ksp_max_it", "1"],
+    "pmg-cheb2": [P + "mg_levels_ksp_type", "chebyshev", P + "mg_levels_pc_type", "jacobi", P + "mg_levels_ksp_max_it", "2"],
+    # GAMG on the P2 operator itself, femnn's CG before the p-multigrid (threshold 0.05; Richardson + SSOR)
+    # -- and below, the options tried on it
+    "gamg": [],
     # PETSc's level smoother, femnn's default before this bench: Chebyshev(2)/Jacobi
     "cheb-jacobi": [P + "mg_levels_pc_type", "jacobi"],
     # SOR (one symmetric Gauss-Seidel sweep) inside the level Chebyshev instead of point Jacobi
@@ -59,6 +66,9 @@ VARIANTS = {
     "ptap-allatonce+sor": ["-matptap_via", "allatonce", P + "mg_levels_pc_type", "sor"],
     "lu": [],
 }
+# the CG preconditioner of each variant (ElasticityProblem(preconditioner=...)): GAMG on P2 for the GAMG
+# option studies, femnn's choice ("auto": the p-multigrid for P2) otherwise
+PRECONDITIONER = {v: "gamg" for v in VARIANTS if v not in ("default", "pmg-sor", "pmg-cheb2", "lu")}
 PARALLEL_ONLY = {"ptap-allatonce", "ptap-merged", "ptap-scalable", "ptap-allatonce+sor", "sor-rich+ptap-allatonce"}
 
 CASE = r"""
@@ -72,7 +82,7 @@ from femnn.fem.meshing import FemOptions, mesh_task
 from femnn.fem.solve import make_problem, default_hub_tag
 from femnn.network import load_task
 refine, quick, variant, rtol, study = int(sys.argv[1]), sys.argv[2] == "1", sys.argv[3], float(sys.argv[4]), sys.argv[5] == "1"
-across = int(sys.argv[6])
+across, precond = int(sys.argv[6]), sys.argv[7]
 comm = MPI.COMM_WORLD
 rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 mem, t = {"baseline": comm.allgather(rss())}, {}
@@ -84,7 +94,7 @@ comm.Barrier(); t["mesh"] = time.perf_counter() - t0; mem["mesh"] = comm.allgath
 t0 = time.perf_counter()
 solver = "lu" if variant == "lu" else "cg"
 # the solve's sanity check (true residual <= max_residual, default 1e-6) must admit the CG tolerance asked for
-kw = {} if solver == "lu" else {"rtol": rtol, "max_residual": max(1e-6, 10 * rtol)}
+kw = {} if solver == "lu" else {"rtol": rtol, "max_residual": max(1e-6, 10 * rtol), "preconditioner": precond}
 prob = make_problem(comm, task, mesh, ct, degree=2, solver=solver, **kw)
 comm.Barrier(); t["assemble"] = time.perf_counter() - t0; mem["assemble"] = comm.allgather(rss())
 t0 = time.perf_counter()
@@ -115,6 +125,9 @@ u = prob.hub_means(prob.u_h, task.network.n_nodes, default_hub_tag)
 levels = []
 if solver == "cg":
     pc = prob.ksp.getPC()
+    if prob.preconditioner == "pmg":   # the P1 coarse level's GAMG hierarchy, after the P2 level
+        levels.append([prob.A.getSize()[0], prob.A.getInfo(PETSc.Mat.InfoType.GLOBAL_SUM)["nz_used"]])
+        pc = pc.getMGCoarseSolve().getPC()
     for l in range(pc.getMGLevels()):
         A = pc.getMGSmoother(l).getOperators()[0]
         levels.append([A.getSize()[0], A.getInfo(PETSc.Mat.InfoType.GLOBAL_SUM)["nz_used"]])
@@ -139,6 +152,7 @@ variants = json.loads(sys.argv[5])
 comm = MPI.COMM_WORLD
 task = load_task("fig1")
 out_node = int(task.output_dofs[0]) // 2
+precond = json.loads(sys.argv[6])
 mesh, ct, _ = mesh_task(comm, task, 3, FemOptions(refine=refine, quick=quick, solver="cg"))
 prob = make_problem(comm, task, mesh, ct, degree=2, solver="cg", rtol=rtol)
 F = task.loads_N()[0]
@@ -151,6 +165,7 @@ for _ in range(rounds):
             glob[k] = v
         prob.ksp.destroy()
         comm.Barrier(); w0, c0 = time.perf_counter(), time.process_time()
+        prob.preconditioner = precond.get(name, "pmg")
         prob.ksp = prob._solver("cg", rtol)
         prob.setup()
         comm.Barrier(); w1, c1 = time.perf_counter(), time.process_time()
@@ -170,7 +185,7 @@ def run_interleaved(refine, quick, ranks, variants, rtol, rounds, timeout=3600):
     exe = Path(sys.executable).parent
     sel = {v: VARIANTS[v] for v in variants}
     cmd = [str(exe / "mpiexec"), "-n", str(ranks), sys.executable, "-c", INTERLEAVE, str(refine), str(int(quick)),
-           repr(rtol), str(rounds), json.dumps(sel)]
+           repr(rtol), str(rounds), json.dumps(sel), json.dumps({v: PRECONDITIONER.get(v, "pmg") for v in variants})]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
         raise SystemExit(r.stderr.strip()[-2000:])
@@ -178,8 +193,8 @@ def run_interleaved(refine, quick, ranks, variants, rtol, rounds, timeout=3600):
 
 
 def run_case(refine, quick, ranks, variant, rtol, study=False, across=3, timeout=3600):
-    return _mpi_case.run_case(CASE, [refine, int(quick), variant, repr(rtol), int(study), across], ranks,
-                              VARIANTS[variant], timeout)
+    return _mpi_case.run_case(CASE, [refine, int(quick), variant, repr(rtol), int(study), across,
+                                     PRECONDITIONER.get(variant, "auto")], ranks, VARIANTS[variant], timeout)
 
 
 def main(argv=None):
@@ -208,7 +223,7 @@ def main(argv=None):
             records.append(r)
             print(f"\nInterleaved timing ({size}, {r['dofs']:,} DOFs, {R} rank(s), rtol {args.rtol:g}, "
                   f"{args.interleave} rounds; medians; ratios to {vs[0]}):\n")
-            print("| variant | its | GAMG setup s | CG solve s | setup + solve s | CPU s (rank 0) | ratio (setup + solve) | "
+            print("| variant | its | setup s | CG solve s | setup + solve s | CPU s (rank 0) | ratio (setup + solve) | "
                   "s per CG it | u_out rel. diff. |")
             print("|---|---|---|---|---|---|---|---|---|")
             med = lambda v, k: statistics.median(x[k] for x in r["res"][v])
@@ -244,10 +259,10 @@ def main(argv=None):
         if args.json:
             args.json.write_text(json.dumps(records, indent=1))
         return
-    print(f"\nfig1 part, 3D P2, ν = 0.49, {size}, CG + GAMG to rtol {args.rtol:g} on the true residual "
-          f"(lu: MUMPS LU)\n")
+    print(f"\nfig1 part, 3D P2, ν = 0.49, {size}, CG to rtol {args.rtol:g} on the true residual "
+          f"(default: femnn's p-multigrid; gamg and the GAMG option variants: GAMG on P2; lu: MUMPS LU)\n")
     print("| variant | ranks | DOFs | its | mesh s | assemble s | setup s | solve s | total s | peak MiB/rank after mesh | "
-          "after assembly | after GAMG setup | after solve | MiB per 10⁶ DOFs (all ranks, less baseline) | "
+          "after assembly | after setup | after solve | MiB per 10⁶ DOFs (all ranks, less baseline) | "
           "u_out x (m) | u_out y (m) | rel. diff. |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     ref = None

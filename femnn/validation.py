@@ -70,7 +70,8 @@ def fem_comm(comm=None):
 # ---- options -------------------------------------------------------------------------------------
 def fem_options(*, degree: int = 2, refine: int = 0, solver: str = "lu", poisson: float | None = None,
                 hub_radius_mm: float | None = None, neck_length_mm: float | None = None, quick: bool = False,
-                formulation: str = "auto", low_memory: bool = False, source: str = "option"):
+                formulation: str = "auto", low_memory: bool = False, preconditioner: str = "auto",
+                source: str = "option"):
     """Checked :class:`femnn.fem.FemOptions` (ranges, finiteness); ``source`` names where a bad value came from."""
     from femnn.fem.meshing import FemOptions
 
@@ -83,7 +84,14 @@ def fem_options(*, degree: int = 2, refine: int = 0, solver: str = "lu", poisson
     if isinstance(refine, bool) or not isinstance(refine, (int, np.integer)) or not 0 <= refine <= 6:
         bad("refine", refine, "the refinement level must be an integer from 0 to 6 (each level halves the element size)")
     if solver not in ("lu", "cg"):
-        bad("solver", solver, "expected 'lu' (MUMPS) or 'cg' (CG + GAMG)")
+        bad("solver", solver, "expected 'lu' (MUMPS) or 'cg' (CG + multigrid)")
+    from femnn.fem.elasticity import PRECONDITIONERS
+
+    if preconditioner not in PRECONDITIONERS:
+        bad("preconditioner", preconditioner, f"expected one of {', '.join(PRECONDITIONERS)}")
+    if preconditioner == "pmg" and isinstance(degree, (int, np.integer)) and degree < 2:
+        bad("preconditioner", preconditioner, "the p-multigrid needs --degree 2 or more (its coarse level is P1); "
+            "use gamg or auto")
     if poisson is not None and not (isinstance(poisson, (int, float)) and math.isfinite(poisson) and -1 < poisson <= 0.5):
         bad("poisson", poisson, "Poisson's ratio must be a finite number in (-1, 0.5] (0.5: incompressible, mixed formulation)")
     from femnn.fem.mixed import FORMULATIONS, choose_formulation
@@ -98,7 +106,7 @@ def fem_options(*, degree: int = 2, refine: int = 0, solver: str = "lu", poisson
     return FemOptions(degree=int(degree), refine=int(refine), solver=solver,
                       poisson_ratio=None if poisson is None else float(poisson), hub_radius_mm=hub_radius_mm,
                       neck_length_mm=neck_length_mm, quick=bool(quick), formulation=formulation,
-                      low_memory=bool(low_memory))
+                      low_memory=bool(low_memory), preconditioner=preconditioner)
 
 
 def check_tolerances(tol: Tolerances) -> Tolerances:
@@ -575,7 +583,8 @@ def validate(task=DEFAULT_TASK, *, widths=None, dims=(2, 3), quick: bool = False
              compare_unit_mm: bool = False, per_bond: bool = True, width_fd=(), width_fd_step: float = 0.05,
              tolerances: Tolerances = Tolerances(), degree: int = 2, refine: int = 0, solver: str = "lu",
              poisson: float | None = None, hub_radius_mm: float | None = None, neck_length_mm: float | None = None,
-             formulation: str = "auto", export: bool = False, low_memory: bool = False) -> Validation:
+             formulation: str = "auto", export: bool = False, low_memory: bool = False,
+             preconditioner: str = "auto") -> Validation:
     """Run the validation chain (module docstring) and return a :class:`Validation`.
 
     ``task``: a built-in name, a task or network file, or a :class:`Task`; ``widths``: a ``femnn
@@ -588,7 +597,8 @@ def validate(task=DEFAULT_TASK, *, widths=None, dims=(2, 3), quick: bool = False
         raise InputError("--dims", "", f"{list(dims)}: FEM models are 2 (plane stress) or 3 (solid)")
     tolerances = check_tolerances(tolerances)
     opts = fem_options(degree=degree, refine=refine, solver=solver, poisson=poisson, hub_radius_mm=hub_radius_mm,
-                       neck_length_mm=neck_length_mm, quick=quick, formulation=formulation, low_memory=low_memory)
+                       neck_length_mm=neck_length_mm, quick=quick, formulation=formulation, low_memory=low_memory,
+                       preconditioner=preconditioner)
     width_fd = [int(b) for b in width_fd]
     if width_fd and not dims:
         raise InputError("--width-fd", "", "width gradients by remeshing need a FEM model; drop --no-fem")
@@ -668,12 +678,20 @@ def _formulation_used(t, poisson, formulation) -> str:
     return choose_formulation(t.network.material.poisson_ratio if poisson is None else poisson, formulation)
 
 
+def _preconditioner_used(opts) -> str | None:
+    """The CG preconditioner the displacement problem uses (None for MUMPS LU)."""
+    from femnn.fem.elasticity import choose_preconditioner
+
+    return choose_preconditioner(opts.degree, opts.preconditioner) if opts.solver == "cg" else None
+
+
 def _settings(t, widths, dims, quick, opts, poisson, hub_r, hub_radius_mm, neck_length_mm, per_bond, compare_files,
               compare_unit_mm, width_fd, width_fd_step, tolerances, comm, export) -> dict:
     """The values a run used (not the options as typed: None becomes what was used)."""
     return {"task": t.name, "task_source": t.source, "widths": None if widths is None else str(widths),
             "dims": list(dims), "quick": bool(quick), "degree": opts.degree, "refine": opts.refine,
-            "solver": opts.solver, "low_memory": bool(opts.low_memory), "formulation": _formulation_used(t, poisson, opts.formulation),
+            "solver": opts.solver, "low_memory": bool(opts.low_memory), "preconditioner": _preconditioner_used(opts),
+            "formulation": _formulation_used(t, poisson, opts.formulation),
             "poisson_ratio": float(t.network.material.poisson_ratio if poisson is None else poisson),
             "poisson_ratio_source": "network file" if poisson is None else "option",
             "youngs_modulus_Pa": float(t.network.material.youngs_modulus_Pa), "thickness_m": float(t.network.thickness_m),
@@ -708,7 +726,8 @@ class Convergence:
 
 
 def converge(task=DEFAULT_TASK, *, widths=None, levels=(0, 1, 2), dim: int = 2, degree: int = 2, solver: str = "lu",
-             poisson: float | None = None, formulation: str = "auto", comm=None, low_memory: bool = False) -> Convergence:
+             poisson: float | None = None, formulation: str = "auto", comm=None, low_memory: bool = False,
+             preconditioner: str = "auto") -> Convergence:
     """The FEM of the part at refinement ``levels`` (element size halving per level) with the same
     step as :func:`validate` (:func:`femnn.fem.part_model`), and for the output displacements, the
     loss and every bond's gradient the observed order and Richardson value with its error bar."""
@@ -724,7 +743,7 @@ def converge(task=DEFAULT_TASK, *, widths=None, levels=(0, 1, 2), dim: int = 2, 
     if dim not in (2, 3):
         raise InputError("--dim", "", f"{dim}: 2 or 3")
     opts = [fem_options(degree=degree, refine=lev, solver=solver, poisson=poisson, formulation=formulation,
-                        low_memory=low_memory)
+                        low_memory=low_memory, preconditioner=preconditioner)
             for lev in sorted(levels)]
     comm = fem_comm(comm)
     t = resolve_task(task, widths)

@@ -32,6 +32,26 @@ import numpy as np
 # femnn's GAMG level smoother (CG branch), unless the user sets any of these under femnn_forward_
 SMOOTHER_DEFAULTS = {"mg_levels_ksp_type": "richardson", "mg_levels_pc_type": "sor", "mg_levels_ksp_max_it": 1}
 
+# the p-multigrid's fine (degree-k) level smoother: one Chebyshev step on point Jacobi (a damped Jacobi
+# sweep with PETSc's eigenvalue-estimated damping; cheaper per CG iteration than an SSOR sweep on P2 and
+# fewer iterations than two Chebyshev steps in time, bench/bench_large.py --variants pmg ...)
+PMG_SMOOTHER_DEFAULTS = {"mg_levels_ksp_type": "chebyshev", "mg_levels_pc_type": "jacobi", "mg_levels_ksp_max_it": 1}
+
+PRECONDITIONERS = ("auto", "gamg", "pmg")
+
+
+def choose_preconditioner(degree: int, preconditioner: str = "auto") -> str:
+    """The CG preconditioner: ``"gamg"`` (smoothed-aggregation AMG on the degree-k operator itself) or
+    ``"pmg"`` (p-multigrid: the degree-k level smoothed, the Galerkin P1 operator Πᵀ K Π as the coarse
+    level solved by one GAMG V-cycle). ``"auto"``: pmg for degree >= 2, gamg for degree 1."""
+    if preconditioner not in PRECONDITIONERS:
+        raise ValueError(f"unknown preconditioner {preconditioner!r}; expected one of {', '.join(PRECONDITIONERS)}")
+    if preconditioner == "auto":
+        return "pmg" if int(degree) >= 2 else "gamg"
+    if preconditioner == "pmg" and int(degree) < 2:
+        raise ValueError("preconditioner 'pmg' needs degree >= 2 (its coarse level is P1)")
+    return preconditioner
+
 
 def _land_op():
     from mpi4py import MPI
@@ -170,8 +190,15 @@ class ElasticityProblem(RegionReductions):
     youngs_modulus_Pa, poisson_ratio, thickness_m : material and (2D) out-of-plane thickness
     fixed_tags : cell tags whose DOFs are clamped
     degree : Lagrange degree (2 by default: degree 1 locks near ν = 0.5)
-    solver : "lu" (MUMPS) or "cg" (CG + GAMG with the rigid-body near-nullspace; GAMG is set up by
-        :meth:`setup` or the first solve, ``seconds_setup`` holds its time)
+    solver : "lu" (MUMPS) or "cg" (CG, preconditioned as ``preconditioner`` says; the preconditioner
+        is set up by :meth:`setup` or the first solve, ``seconds_setup`` holds its time)
+    preconditioner : CG only. "gamg": smoothed-aggregation AMG (GAMG, with the rigid-body
+        near-nullspace) on K itself. "pmg": p-multigrid, two levels: the degree-k level smoothed by one
+        Chebyshev/Jacobi step, the coarse level the Galerkin P1 operator K₁ = Πᵀ K Π (Π the nodal
+        interpolation P1 -> Pk on the same mesh) solved by one GAMG V-cycle. GAMG's costly Galerkin
+        products then act on the P1 operator (about 1/8 of the DOFs in 3D P2): on the 3D paper part
+        the setup is ~10x faster, fewer CG iterations, less memory (docs/nonlinear.md section 4.3).
+        "auto" (default): pmg for degree >= 2, gamg for degree 1.
     scale : optional dict tag -> stiffness scale s (default 1)
     rtol : CG tolerance on the true (unpreconditioned) residual
     max_residual : every solve checks |b - K u| / |b| and raises above this (singular K, failed solve)
@@ -183,7 +210,8 @@ class ElasticityProblem(RegionReductions):
     """
 
     def __init__(self, comm, mesh, cell_tags, youngs_modulus_Pa, poisson_ratio, thickness_m, fixed_tags,
-                 degree=2, solver="lu", scale=None, rtol=1e-10, max_residual=1e-6, low_memory=False):
+                 degree=2, solver="lu", scale=None, rtol=1e-10, max_residual=1e-6, low_memory=False,
+                 preconditioner="auto"):
         import dolfinx
         import dolfinx.fem.petsc as fpetsc
 
@@ -193,6 +221,7 @@ class ElasticityProblem(RegionReductions):
         self.t = float(thickness_m) if self.tdim == 2 else 1.0
         self.degree = degree
         self.solver_kind = solver
+        self.preconditioner = choose_preconditioner(degree, preconditioner) if solver == "cg" else None
         self.max_residual = float(max_residual)
         self._fpetsc = fpetsc
         t0 = time.perf_counter()
@@ -215,7 +244,8 @@ class ElasticityProblem(RegionReductions):
         self.A.assemble()
         self.seconds_assemble = time.perf_counter() - t0
         self.low_memory = bool(low_memory)
-        self.seconds_setup = 0.0   # GAMG setup (CG), timed by setup()
+        self.seconds_setup = 0.0   # preconditioner setup (CG), timed by setup()
+        self._interp = self._coarse = None   # pmg: the interpolation P1 -> Pk and the coarse operator
         self.ksp = self._solver(solver, rtol)
         self.n_factorizations = 0   # numeric LU factorisations done (0 for CG)
         self._factor_stale = True
@@ -281,25 +311,35 @@ class ElasticityProblem(RegionReductions):
             pc.setFactorSolverType("mumps")
         elif solver == "cg":
             ksp.setType("cg")
-            pc.setType("gamg")
             # defaults as PETSc options (petsc4py has no setters for them), in the database only while
             # setFromOptions and setup() read them; -femnn_forward_<name> given by the user overrides
             # each group
             opts = PETSc.Options("femnn_forward_")
+            gamg = ""   # the options prefix (under femnn_forward_) of the GAMG
+            if self.preconditioner == "pmg":
+                self._pmg_levels(pc)
+                gamg = "mg_coarse_"
+                if not any(opts.hasName(k) for k in PMG_SMOOTHER_DEFAULTS):
+                    defaults.update(PMG_SMOOTHER_DEFAULTS)
+                for k, v in (("ksp_type", "preonly"), ("pc_type", "gamg")):
+                    if not opts.hasName(gamg + k):
+                        defaults[gamg + k] = v
+            else:
+                pc.setType("gamg")
+                self.A.setNearNullSpace(self._rigid_modes())
             # drop weak graph edges: at ν = 0.49 (P2, 3D) this halves the CG iterations (293 -> 157 at
             # 5e4 DOFs; bench/bench_fem.py)
-            if not opts.hasName("pc_gamg_threshold"):
-                defaults["pc_gamg_threshold"] = 0.05
-            # level smoother: one symmetric Gauss-Seidel sweep (Richardson + SSOR, rank-local) instead of
-            # PETSc's Chebyshev(2)/Jacobi: the same cost per CG iteration, 15 % fewer iterations on the
-            # paper part (3D P2, ν = 0.49: 137 instead of 161 at rtol 1e-8), same memory
-            # (bench/bench_large.py, docs/nonlinear.md section 4). The V-cycle stays symmetric (the same
-            # symmetric sweep before and after), as CG needs.
-            if not any(opts.hasName(k) for k in SMOOTHER_DEFAULTS):
-                defaults.update(SMOOTHER_DEFAULTS)
+            if not opts.hasName(gamg + "pc_gamg_threshold"):
+                defaults[gamg + "pc_gamg_threshold"] = 0.05
+            # GAMG's level smoother: one symmetric Gauss-Seidel sweep (Richardson + SSOR, rank-local)
+            # instead of PETSc's Chebyshev(2)/Jacobi: the same cost per CG iteration, 15 % fewer
+            # iterations on the paper part (3D P2, ν = 0.49: 137 instead of 161 at rtol 1e-8), same
+            # memory (bench/bench_large.py, docs/nonlinear.md section 4). The V-cycle stays symmetric
+            # (the same symmetric sweep before and after), as CG needs.
+            if not any(opts.hasName(gamg + k) for k in SMOOTHER_DEFAULTS):
+                defaults.update({gamg + k: v for k, v in SMOOTHER_DEFAULTS.items()})
             ksp.setTolerances(rtol=rtol, atol=0.0, max_it=5000)
             ksp.setNormType(PETSc.KSP.NormType.UNPRECONDITIONED)  # rtol on the true residual
-            self.A.setNearNullSpace(self._rigid_modes())
         else:
             raise ValueError(f"unknown solver {solver!r}; expected 'lu' or 'cg'")
         self._defaults = defaults
@@ -345,10 +385,38 @@ class ElasticityProblem(RegionReductions):
             return 0.0
         t0 = time.perf_counter()
         with self._defaults_in_database():
+            if self.preconditioner == "pmg":
+                self._coarse_operator()
             self.ksp.setUp()
         self._is_setup = True
         self.seconds_setup = time.perf_counter() - t0
         return self.seconds_setup
+
+    def _pmg_levels(self, pc):
+        """PCMG with two levels on ``pc``: the interpolation Π from the vector P1 space on the same mesh
+        (nodal: a P1 vertex value goes to the vertex DOF, half of it to each edge midpoint DOF, ...)."""
+        import dolfinx
+
+        if self._interp is None:
+            self._V1 = dolfinx.fem.functionspace(self.mesh, ("Lagrange", 1, (self.gdim,)))
+            self._interp = self._fpetsc.interpolation_matrix(self._V1, self.V)
+            self._interp.assemble()
+        pc.setType("mg")
+        pc.setMGLevels(2)
+        pc.setMGInterpolation(1, self._interp)
+
+    def _coarse_operator(self):
+        """The coarse operator K₁ = Πᵀ K Π (Galerkin; the product is redone in place after set_scale) with
+        the P1 rigid-body modes as GAMG's near-nullspace, handed to the coarse solver. Clamped DOFs are
+        identity rows of K; Π is not masked there (masking Π's clamped rows and columns measured no
+        fewer iterations)."""
+        if self._coarse is None:
+            self._coarse = self.A.ptap(self._interp)
+            self._coarse.setNearNullSpace(rigid_body_nullspace(self.comm, self._V1, self.gdim,
+                                                               self._coarse.createVecLeft))
+        else:
+            self.A.ptap(self._interp, result=self._coarse)
+        self.ksp.getPC().getMGCoarseSolve().setOperators(self._coarse)
 
     def _rigid_modes(self):
         """Rigid-body modes (3 in 2D, 6 in 3D) as a PETSc near-nullspace, from owned DOFs only."""
@@ -363,6 +431,8 @@ class ElasticityProblem(RegionReductions):
             self.A.assemble()
             self.ksp.setOperators(self.A)
             self._factor_stale = True
+            if self.preconditioner == "pmg":
+                self._is_setup = False   # the next solve redoes the coarse product Πᵀ K Π
 
     def stress(self, w):
         """Physical Cauchy stress s σ(w) (UFL; plane stress in 2D)."""

@@ -28,6 +28,7 @@ class FemOptions:
     quick: bool = False                      # coarse meshes for tests and smoke runs
     formulation: str = "auto"                # displacement | mixed | auto (mixed above nu = 0.49)
     low_memory: bool = False                 # CG on > 1 rank: GAMG's all-at-once Galerkin product
+    preconditioner: str = "auto"             # CG: gamg | pmg | auto (pmg for degree >= 2)
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ def make_problem(comm, task, mesh, cell_tags, *, degree=2, solver="lu", hub_tag=
     args = (comm, mesh, cell_tags, net.material.youngs_modulus_Pa, net.material.poisson_ratio, net.thickness_m, fixed)
     if kind == "mixed":
         kw.pop("low_memory", None)   # the displacement CG's GAMG option; the mixed solver has no such product
+        kw.pop("preconditioner", None)   # likewise: MINRES + fieldsplit has its own
         return MixedElasticityProblem(*args, degree=degree, solver={"cg": "minres"}.get(solver, solver), **kw)
     return ElasticityProblem(*args, degree=degree, solver=solver, **kw)
 
@@ -137,6 +138,8 @@ def part_problem(comm, task, dim: int, opts=None):
     mesh, cell_tags, info = mesh_task(comm, task, dim, opts)
     t_mesh = time.perf_counter() - t0
     extra = {"low_memory": True} if getattr(opts, "low_memory", False) else {}
+    if opts.solver == "cg":
+        extra["preconditioner"] = opts.preconditioner
     prob = make_problem(comm, task, mesh, cell_tags, degree=opts.degree, solver=opts.solver, formulation=opts.formulation,
                         **extra)
     return prob, info, t_mesh

@@ -97,7 +97,8 @@ def run_fem(comm, task: Task, split, params: dict, dim: int, outputs) -> dict:
     opts = fem_options(degree=int(params.get("degree", 2)), refine=int(params.get("refine", 0)),
                        solver=params.get("solver", "lu"), poisson=params.get("poisson_ratio"),
                        hub_radius_mm=params.get("hub_radius_mm"), neck_length_mm=params.get("neck_length_mm"),
-                       formulation=params.get("formulation", "auto"), source="study parameter")
+                       formulation=params.get("formulation", "auto"),
+                       preconditioner=params.get("preconditioner", "auto"), source="study parameter")
     t0 = time.perf_counter()
     if task.kind != "single":
         out = fem.data_model(comm, task, dim, opts, eval_indices(task, split))

@@ -73,7 +73,8 @@ PARAMETERS = {
     "prune_bond": (_num(0, integer=True, allow_none=True), "network: remove this bond (index in the network's order)"),
     "width_seed": (_num(0, integer=True), "network: seed of a random relative width perturbation"),
     "width_perturbation": (_num(0, 1, hi_open=True), "network: relative amplitude of the width perturbation (default 0.05)"),
-    "solver": (_choice("lu", "cg"), "FEM: direct (MUMPS LU) or iterative (CG + GAMG)"),
+    "solver": (_choice("lu", "cg"), "FEM: direct (MUMPS LU) or iterative (CG + multigrid)"),
+    "preconditioner": (_choice("auto", "gamg", "pmg"), "FEM, solver cg: p-multigrid (pmg), GAMG, or auto (pmg for degree >= 2)"),
 }
 MODELS = ("bar", "fem2d", "fem3d")
 OUTPUTS = ("u", "elongation", "adjoint_elongation", "gradient_k", "gradient_s", "loss", "calibration", "accuracy",
@@ -207,7 +208,8 @@ def load_study(path) -> Study:
             raise InputError(src, "prune_bond", f"bond {b} does not exist; the network has bonds 0..{net.n_bonds - 1}")
     needs_fem = any(m.startswith("fem") for m in models)
     if not needs_fem:
-        fem_only = {"poisson_ratio", "neck_length_mm", "hub_radius_mm", "refine", "degree", "solver", "formulation"} & set(axes)
+        fem_only = {"poisson_ratio", "neck_length_mm", "hub_radius_mm", "refine", "degree", "solver", "formulation",
+                    "preconditioner"} & set(axes)
         if fem_only:
             raise InputError(src, f"axes.{sorted(fem_only)[0]}", "only changes FEM models; add \"fem2d\" or \"fem3d\" to models")
     return Study(name=str(data.get("name", p.stem)), source=src, base=str(base_path), widths=widths, models=tuple(models),

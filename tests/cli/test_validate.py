@@ -155,7 +155,9 @@ def test_low_memory_flag_reaches_the_solver(tmp_path):
     """`mpiexec -n 2 femnn validate --solver cg --low-memory`: the flag reaches ElasticityProblem
     (settings.low_memory in results.json) and GAMG's all-at-once Galerkin product changes the
     preconditioner, not the answer: the FEM outputs equal those of the default product to the CG
-    tolerance (rtol 1e-10 on the true residual -> 1e-7 relative here)."""
+    tolerance (rtol 1e-10 on the true residual -> 1e-7 relative here). Likewise `--preconditioner
+    gamg` (GAMG on the P2 operator instead of the default p-multigrid), recorded as
+    settings.preconditioner; `--preconditioner pmg --degree 1` is refused (exit 2)."""
     import subprocess
     import sys
     from pathlib import Path
@@ -164,11 +166,17 @@ def test_low_memory_flag_reaches_the_solver(tmp_path):
     base = [mpiexec, "-n", "2", sys.executable, "-m", "femnn", "validate", "fig1", "--dims", "2", "--quick",
             "--solver", "cg", "--no-export", "--no-per-bond", "--quiet"]
     res = {}
-    for name, extra in (("default", []), ("lowmem", ["--low-memory"])):
+    for name, extra in (("default", []), ("lowmem", ["--low-memory"]), ("gamg", ["--preconditioner", "gamg"])):
         out = tmp_path / name
         r = subprocess.run(base + extra + ["--out", str(out)], capture_output=True, text=True, timeout=600)
         assert r.returncode in (0, 1), r.stderr[-2000:]
         res[name] = json.loads((out / "results.json").read_text())
     assert res["lowmem"]["settings"]["low_memory"] is True and res["default"]["settings"]["low_memory"] is False
-    a, b = (np.array(res[k]["models"]["fem2d"]["u"]) for k in ("default", "lowmem"))
-    np.testing.assert_allclose(b, a, rtol=1e-7, atol=1e-7 * np.abs(a).max())
+    assert res["default"]["settings"]["preconditioner"] == "pmg" and res["gamg"]["settings"]["preconditioner"] == "gamg"
+    a = np.array(res["default"]["models"]["fem2d"]["u"])
+    for k in ("lowmem", "gamg"):
+        b = np.array(res[k]["models"]["fem2d"]["u"])
+        np.testing.assert_allclose(b, a, rtol=1e-7, atol=1e-7 * np.abs(a).max())
+    r = subprocess.run(base + ["--preconditioner", "pmg", "--degree", "1", "--out", str(tmp_path / "bad")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2 and "--preconditioner" in r.stderr, r.stderr[-2000:]

@@ -1,6 +1,7 @@
-"""The CG + GAMG solver's option defaults (femnn/fem/elasticity.py ``_solver``/``setup``): the level
-smoother (Richardson + one SSOR sweep), the opt-in low-memory Galerkin product on > 1 rank, the
-options database left clean, and the answers unchanged against MUMPS LU."""
+"""The CG solver's preconditioners and option defaults (femnn/fem/elasticity.py ``_solver``/``setup``):
+the p-multigrid (default for P2: its coarse operator is the P1 stiffness), GAMG's level smoother
+(Richardson + one SSOR sweep), the opt-in low-memory Galerkin product on > 1 rank, the options database
+left clean, and the answers unchanged against MUMPS LU."""
 
 import json
 import subprocess
@@ -18,8 +19,17 @@ HUB = lambda j: 1 + j  # noqa: E731
 
 
 def _level_smoothers(p):
+    """{(KSP type, PC type)} of the GAMG hierarchy's smoothed levels (pmg: of its coarse P1 GAMG)."""
     pc = p.ksp.getPC()
+    if p.preconditioner == "pmg":
+        pc = pc.getMGCoarseSolve().getPC()
     return {(pc.getMGSmoother(lv).getType(), pc.getMGSmoother(lv).getPC().getType()) for lv in range(1, pc.getMGLevels())}
+
+
+def _fine_smoother(p):
+    """(KSP type, PC type, sweeps) of the p-multigrid's degree-k level."""
+    sm = p.ksp.getPC().getMGSmoother(1)
+    return sm.getType(), sm.getPC().getType(), sm.getTolerances()[3]
 
 
 def _femnn_options():
@@ -32,8 +42,9 @@ def test_part_cg_equals_lu(comm):
     at |f - K u| <= rtol |f|, so |u - u_LU| <= κ(K) rtol |u_LU| in the worst case, and the hub mean of
     u (a smooth functional) is far more accurate than that bound (bench_large --rtol-study: 6e-10 at
     rtol 1e-6 on the 3D part). Asserted: 1e-9 relative at the default rtol 1e-10, 1e-6 at rtol 1e-6
-    (the tolerance the 5e6-DOF run uses); the level smoothers are Richardson + SOR; no femnn
-    default is left in PETSc's options database."""
+    (the tolerance the 5e6-DOF run uses), with either preconditioner: the p-multigrid (femnn's default
+    for P2; its degree-2 level smoothed by one Chebyshev/Jacobi step) and GAMG; GAMG's level smoothers are
+    Richardson + SOR; no femnn default is left in PETSc's options database."""
     from femnn.fem.meshing import FemOptions, mesh_task
     from femnn.fem.solve import default_hub_tag, make_problem
     from femnn.network import load_task
@@ -44,12 +55,16 @@ def test_part_cg_equals_lu(comm):
     lu = make_problem(comm, task, mesh, ct, solver="lu")
     u_lu = lu.hub_means(lu.solve(F, default_hub_tag), n, default_hub_tag)[j]
     for rtol, tol in ((1e-10, 1e-9), (1e-6, 1e-6)):
-        cg = make_problem(comm, task, mesh, ct, solver="cg", rtol=rtol)
-        assert _femnn_options() == set()
-        u = cg.hub_means(cg.solve(F, default_hub_tag), n, default_hub_tag)[j]
-        assert _level_smoothers(cg) == {("richardson", "sor")}
-        assert np.abs(u - u_lu).max() <= tol * np.abs(u_lu).max(), (rtol, u, u_lu)
-        assert cg.seconds_setup > 0   # GAMG set up once, timed apart from the solve
+        for pre in ("auto", "gamg"):
+            cg = make_problem(comm, task, mesh, ct, solver="cg", rtol=rtol, preconditioner=pre)
+            assert cg.preconditioner == {"auto": "pmg"}.get(pre, pre)
+            assert _femnn_options() == set()
+            u = cg.hub_means(cg.solve(F, default_hub_tag), n, default_hub_tag)[j]
+            assert _level_smoothers(cg) == {("richardson", "sor")}
+            if cg.preconditioner == "pmg":
+                assert _fine_smoother(cg) == ("chebyshev", "jacobi", 1)
+            assert np.abs(u - u_lu).max() <= tol * np.abs(u_lu).max(), (pre, rtol, u, u_lu)
+            assert cg.seconds_setup > 0   # set up once, timed apart from the solve
     assert _femnn_options() == set()
 
 
@@ -65,12 +80,12 @@ def test_sor_smoother_fewer_iterations_3d(comm):
     F = np.array([[0, 0], [0.002, -0.01]])
     lu = ElasticityProblem(comm, mesh, ct, E, 0.49, T, [1], solver="lu")
     ref = lu.hub_means(lu.solve(F, HUB), 2, HUB)
-    sor = ElasticityProblem(comm, mesh, ct, E, 0.49, T, [1], solver="cg")
+    sor = ElasticityProblem(comm, mesh, ct, E, 0.49, T, [1], solver="cg", preconditioner="gamg")
     u_sor = sor.hub_means(sor.solve(F, HUB), 2, HUB)
     opts = PETSc.Options()
     opts["femnn_forward_mg_levels_pc_type"] = "jacobi"   # a user's choice: PETSc's Chebyshev/Jacobi
     try:
-        cheb = ElasticityProblem(comm, mesh, ct, E, 0.49, T, [1], solver="cg")
+        cheb = ElasticityProblem(comm, mesh, ct, E, 0.49, T, [1], solver="cg", preconditioner="gamg")
         u_cheb = cheb.hub_means(cheb.solve(F, HUB), 2, HUB)
     finally:
         opts.delValue("femnn_forward_mg_levels_pc_type")
@@ -98,11 +113,12 @@ comm = MPI.COMM_WORLD
 mesh, ct = box_bar_mesh(comm, n=(48, 4, 4))
 F, hub = np.array([[0, 0], [0.002, -0.01]]), lambda j: 1 + j
 out = {{}}
-for name, kw in (("lu", dict(solver="lu")), ("cg", dict(solver="cg")), ("low", dict(solver="cg", low_memory=True))):
+for name, kw in (("lu", dict(solver="lu")), ("cg", dict(solver="cg", preconditioner="gamg")),
+                 ("low", dict(solver="cg", preconditioner="gamg", low_memory=True)), ("pmg", dict(solver="cg"))):
     p = ElasticityProblem(comm, mesh, ct, 5.5e5, 0.49, 2e-3, [1], **kw)
     u = p.hub_means(p.solve(F, hub), 2, hub)
     algo = ""
-    if kw["solver"] == "cg":
+    if kw.get("preconditioner") == "gamg":
         pc = p.ksp.getPC()
         A1 = pc.getMGSmoother(pc.getMGLevels() - 2).getOperators()[0]   # the first Galerkin product
         v = PETSc.Viewer().createASCII("/dev/null" if comm.rank else {info!r} + name, comm=PETSc.COMM_SELF)
@@ -121,7 +137,8 @@ def test_low_memory_galerkin_product(tmp_path):
     algorithm), which keeps no intermediates (measured: 2.4 instead of 4.2 GiB per 10⁶ DOFs on the 3D
     part, docs/nonlinear.md section 4). The product is exact arithmetic of the same P and A, so the
     hierarchy and the hub displacements are those of the default CG (1e-12 relative) and of LU
-    (1e-7, rtol 1e-10); on 1 rank the flag is ignored. No option is left behind."""
+    (1e-7, rtol 1e-10); on 1 rank the flag is ignored. The p-multigrid (femnn's default for P2) gives
+    LU's displacements on 1 and 2 ranks (1e-7). No option is left behind."""
     script = tmp_path / "run.py"
     info = str(tmp_path / "ptap_")
     script.write_text(MPI_SCRIPT.format(tests=str(Path(__file__).parent), info=info))
@@ -134,6 +151,7 @@ def test_low_memory_galerkin_product(tmp_path):
         ref = np.array(out["lu"]["u"])
         cg, low = np.array(out["cg"]["u"]), np.array(out["low"]["u"])
         assert np.abs(cg - ref).max() <= 1e-7 * np.abs(ref).max()
+        assert np.abs(np.array(out["pmg"]["u"]) - ref).max() <= 1e-7 * np.abs(ref).max()
         assert np.abs(low - cg).max() <= 1e-12 * np.abs(ref).max()
         assert all(not v["left"] for v in out.values()), out
         view_cg, view_low = Path(info + "cg").read_text(), Path(info + "low").read_text()
@@ -141,3 +159,44 @@ def test_low_memory_galerkin_product(tmp_path):
             assert "allatonce MatPtAP" in view_low and "allatonce" not in view_cg, (view_cg, view_low)
         else:   # 1 rank: SeqAIJ's product, the flag ignored
             assert view_low.replace("low", "") == view_cg.replace("cg", "")
+
+
+def _free_block(M, free):
+    return M.copy().convert("dense").getDenseArray()[np.ix_(free, free)]   # convert() alone is in place
+
+
+def test_pmg_coarse_operator_is_the_p1_stiffness(comm):
+    """The p-multigrid's coarse operator is the P1 stiffness. Why: P1 ⊂ P2 on the same mesh, Π (nodal
+    interpolation P1 -> P2) is the inclusion, so for P1 shape functions φ_i, φ_j
+
+        (Πᵀ K₂ Π)_ij = a(Π φ_i, Π φ_j) = a(φ_i, φ_j) = (K₁)_ij,
+
+    i.e. the Galerkin product equals the P1 stiffness assembled directly (same a, same clamp), on every
+    unclamped P1 DOF (clamped rows are identity rows in both, set apart). Asserted to 1e-12 relative on
+    the 3D strip, also after ``set_scale`` (the product is redone: bond 3 at half stiffness, against a
+    P1 problem assembled at that scale), and the solves equal LU's (1e-7, ν = 0.49). Degree 1 uses
+    GAMG (``auto``); pmg on degree 1 is refused."""
+    import pytest
+
+    mesh, ct = box_bar_mesh(comm, n=(16, 2, 2))
+    F = np.array([[0, 0], [0.002, -0.01]])
+    p2 = ElasticityProblem(comm, mesh, ct, E, 0.49, T, [1], solver="cg")
+    assert p2.preconditioner == "pmg"
+    ref = ElasticityProblem(comm, mesh, ct, E, 0.49, T, [1], solver="lu")
+    for scale in (None, {3: 0.5}):
+        if scale:
+            p2.set_scale(scale)
+            ref.set_scale(scale)
+        u = p2.hub_means(p2.solve(F, HUB), 2, HUB)
+        u_ref = ref.hub_means(ref.solve(F, HUB), 2, HUB)
+        assert np.abs(u - u_ref).max() <= 1e-7 * np.abs(u_ref).max()
+        p1 = ElasticityProblem(comm, mesh, ct, E, 0.49, T, [1], degree=1, solver="lu", scale=scale)
+        assert p1.V.dofmap.index_map.size_global == p2._V1.dofmap.index_map.size_global
+        clamped = p1.bc.dof_indices()[0]
+        free = np.setdiff1d(np.arange(p1.A.getSize()[0]), clamped)
+        K1, KG = _free_block(p1.A, free), _free_block(p2._coarse, free)
+        assert np.abs(KG - K1).max() <= 1e-12 * np.abs(K1).max(), np.abs(KG - K1).max() / np.abs(K1).max()
+    assert ElasticityProblem(comm, mesh, ct, E, 0.3, T, [1], degree=1, solver="cg").preconditioner == "gamg"
+    with pytest.raises(ValueError, match="degree >= 2"):
+        ElasticityProblem(comm, mesh, ct, E, 0.3, T, [1], degree=1, solver="cg", preconditioner="pmg")
+    assert _femnn_options() == set()
