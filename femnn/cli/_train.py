@@ -45,7 +45,7 @@ def add_args(p):
     p.add_argument("--forward", choices=["bar", "fem2d", "fem3d", "bar-calibrated", "hyper2d", "hyper3d"], default="bar",
                    help="physics-aware training: the forward pass in the FEM of the printed part (2D/3D), in its hyperelastic "
                         "(large-deformation, Neo-Hookean) FEM, or in a bar model calibrated to it (docs/pat.md); default bar")
-    p.add_argument("--backward", choices=["bar", "fem"], default="bar", help="with --forward fem2d/fem3d: the bar adjoint fed with the FEM's dL/du (default) or the FEM's own dL/ds chained to widths")
+    p.add_argument("--backward", choices=["bar", "fem"], default="bar", help="with an FEM forward (fem2d/fem3d, hyper2d/hyper3d): the bar adjoint fed with the FEM's dL/du (default) or the FEM's own dL/ds (hyperelastic: by the tangent adjoint) chained to widths")
     p.add_argument("--param", choices=["box", "sigmoid"], help="with --forward: width parametrisation, projected Adam in width space (box, default) or the sigmoid map")
     p.add_argument("--quick", action="store_true", help="with --forward: coarse FEM meshes")
     p.add_argument("--calibrate-on", choices=["fem2d", "fem3d"], default="fem2d", help="with --forward bar-calibrated: the FEM the stiffness law is fitted to (default fem2d)")

@@ -52,6 +52,14 @@ def _unit_load_cases(network):
     return unit_load_cases(network)
 
 
+def _chain_to_widths(model, widths_m, X, G, law: StiffnessLaw | None) -> np.ndarray:
+    """``model.exact_gradient_s`` chained to widths through the stiffness law (module docstring):
+    ∂L/∂w_i ≈ ∂L/∂s_i k_i'(w) / k_i(w), the bar law k = (E t/L) w by default."""
+    law = law or StiffnessLaw.bar(model.task.network)
+    w = np.asarray(widths_m, float)
+    return model.exact_gradient_s(w, X, G) * law.dk_dw(w) / law.k(w)
+
+
 class FemForward:
     """FEM forward model of ``task``'s part (2D plane stress or 3D) at any widths; see module docstring.
 
@@ -93,8 +101,9 @@ class FemForward:
         t0 = time.perf_counter()
         mesh, tags, _ = mesh_task(self.comm, task, self.dim, self.opts)
         t1 = time.perf_counter()
+        extra = {"preconditioner": self.opts.preconditioner} if self.opts.solver == "cg" else {}
         prob = make_problem(self.comm, task, mesh, tags, degree=self.opts.degree, solver=self.opts.solver,
-                            formulation=self.opts.formulation)
+                            formulation=self.opts.formulation, **extra)
         t2 = time.perf_counter()
         if prob.solver_kind == "lu":
             prob.ksp.setUp()
@@ -164,9 +173,7 @@ class FemForward:
 
     def exact_gradient_w(self, widths_m, X, G, law: StiffnessLaw | None = None) -> np.ndarray:
         """∂L/∂w_i ≈ ∂L/∂s_i k_i'(w) / k_i(w) (m⁻¹ J) with the bar law k = (E t/L) w by default."""
-        law = law or StiffnessLaw.bar(self.task.network)
-        w = np.asarray(widths_m, float)
-        return self.exact_gradient_s(w, X, G) * law.dk_dw(w) / law.k(w)
+        return _chain_to_widths(self, widths_m, X, G, law)
 
     def info(self) -> dict:
         return {"model": self.name, "dofs": self.dofs, "n_meshes": self.n_meshes, "quick": self.opts.quick,
@@ -183,9 +190,16 @@ class HyperelasticForward:
     Nonlinear responses do not superpose, so there is no transfer matrix: every sample's loads are
     applied from the undeformed part and followed by Newton with load stepping
     (:class:`femnn.fem.linearity.NonlinearTask`, one mesh per width set, outputs cached per sample
-    at that width set). ``load_factor`` scales the task's loads (1: as the task file says). The PAT
-    backward pass stays the bar model's linear adjoint fed with these outputs' -∂L/∂u; there is no
-    exact gradient here (no cosine is recorded)."""
+    at that width set). ``load_factor`` scales the task's loads (1: as the task file says).
+
+    ``exact_gradient_s`` / ``exact_gradient_w`` are the hyperelastic FEM's own gradient, by the tangent
+    adjoint at each sample's converged state u_s (dead loads: the tangent J depends on u_s only):
+
+        J(u_s)ᵀ λ_s = -Pᵀ G_s,   ∂L/∂s_i = Σ_s t ∫_{bond i} P(F(u_s)) : ∇λ_s dX,
+
+    one J factorisation per sample with a non-zero G_s (the converged states are kept per sample at
+    the width set). With them PAT records the cosine of the bar estimator against the exact
+    nonlinear gradient, and ``--backward fem`` trains on it."""
 
     def __init__(self, comm, task: Task, dim: int, opts: FemOptions = FemOptions(), law: str = "neo-hookean",
                  load_factor: float = 1.0):
@@ -195,11 +209,11 @@ class HyperelasticForward:
         self.load_factor = float(load_factor)
         self.task = with_material(task, opts)
         self.name = f"hyper{dim}d"
-        self.seconds = dict.fromkeys(("mesh", "setup", "newton"), 0.0)
+        self.seconds = dict.fromkeys(("mesh", "setup", "newton", "adjoint"), 0.0)
         self.n_meshes = 0
         self.n_newton = 0
         self.dofs = None
-        self._key, self._nt, self._cache = None, None, {}
+        self._key, self._nt, self._cache, self._states = None, None, {}, {}
 
     def _at(self, widths_m):
         from femnn.fem.linearity import NonlinearTask
@@ -215,7 +229,7 @@ class HyperelasticForward:
             self.seconds["setup"] += time.perf_counter() - t1
             self.n_meshes += 1
             self.dofs = int(self._nt.dofs)
-            self._key, self._cache = w.tobytes(), {}
+            self._key, self._cache, self._states = w.tobytes(), {}, {}
         return self._nt
 
     def __call__(self, widths_m, X) -> np.ndarray:
@@ -230,9 +244,36 @@ class HyperelasticForward:
                 nt.set_loads(self.task.loads_N(x[None, :])[0])
                 self.n_newton += sum(nt.solve(self.load_factor))
                 self._cache[key] = nt.outputs(nt.hub_means(nt.hyper.u))
+                self._states[key] = nt.hyper.u.x.array.copy()
                 self.seconds["newton"] += time.perf_counter() - t0
             out[i] = self._cache[key]
         return out
+
+    def exact_gradient_s(self, widths_m, X, G) -> np.ndarray:
+        """∂L/∂s_i (n_bonds,) J of L = Σ_s G_s·u_out,s through the hyperelastic FEM (class docstring)."""
+        from femnn.fem.linearity import _hub_body_force
+
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        G = np.atleast_2d(np.asarray(G, dtype=float))
+        self(widths_m, X)   # every sample's converged state at these widths
+        nt = self._nt
+        t0 = time.perf_counter()
+        g = np.zeros(self.task.network.n_bonds)
+        for x, Gs in zip(X, G):
+            if not np.any(Gs):
+                continue
+            nt.hyper.u.x.array[:] = self._states[x.tobytes()]
+            F = np.zeros(2 * self.task.network.n_nodes)
+            F[self.task.output_dofs] = -Gs
+            _hub_body_force(nt.lin, F.reshape(-1, 2), nt.hub_tag, nt.b_adj)
+            lam = nt.hyper.tangent_adjoint(nt._adj_rhs)
+            g += nt._region_sums(nt.hyper.cell_sensitivity_form(lam))
+        self.seconds["adjoint"] += time.perf_counter() - t0
+        return g
+
+    def exact_gradient_w(self, widths_m, X, G, law: StiffnessLaw | None = None) -> np.ndarray:
+        """∂L/∂w_i ≈ ∂L/∂s_i k_i'(w) / k_i(w), chained as :meth:`FemForward.exact_gradient_w`."""
+        return _chain_to_widths(self, widths_m, X, G, law)
 
     def info(self) -> dict:
         return {"model": self.name, "law": self.law, "load_factor": self.load_factor, "dofs": self.dofs,
@@ -240,7 +281,7 @@ class HyperelasticForward:
                 "degree": self.opts.degree, "seconds": {f"{k}_s": v for k, v in self.seconds.items()}}
 
     def close(self):
-        self._nt, self._cache, self._key = None, {}, None
+        self._nt, self._cache, self._states, self._key = None, {}, {}, None
 
 
 # ---- calibrated stiffness law -----------------------------------------------------------------
@@ -374,11 +415,8 @@ def train_physics_aware(comm, task: Task, config, *, forward: str, backward: str
     if backward not in ("bar", "fem"):
         raise InputError("--backward", "", f"{backward!r}; expected 'bar' or 'fem'")
     if forward == "bar-calibrated" and backward == "fem":
-        raise InputError("--backward", "", "fem needs an FEM forward (--forward fem2d or fem3d); "
+        raise InputError("--backward", "", "fem needs an FEM forward (--forward fem2d, fem3d, hyper2d or hyper3d); "
                          "bar-calibrated trains on its own exact gradient")
-    if forward.startswith("hyper") and backward == "fem":
-        raise InputError("--backward", "", "fem needs a linear FEM forward (--forward fem2d or fem3d); the hyperelastic "
-                         "forward trains with the bar model's adjoint (the PAT estimator)")
     if calibrate_on not in ("fem2d", "fem3d"):
         raise InputError("--calibrate-on", "", f"{calibrate_on!r}; expected fem2d or fem3d")
     param = param or "box"
@@ -408,7 +446,8 @@ def train_physics_aware(comm, task: Task, config, *, forward: str, backward: str
                         progress=progress, split=split, cosine=False, settings=settings, adam_eps=adam_eps)
     elif forward.startswith("hyper"):
         physical = HyperelasticForward(comm, task, int(forward[5]), opts)
-        res = train_pat(task, physical, config, param=param, checkpoint=checkpoint, resume=resume, progress=progress,
+        res = train_pat(task, physical, config, param=param, backward="physical" if backward == "fem" else "bar",
+                        checkpoint=checkpoint, resume=resume, progress=progress,
                         split=split, settings=settings, write_checkpoint=comm.rank == 0, adam_eps=adam_eps)
         info["fem"] = physical.info()
         physical.close()
