@@ -25,6 +25,15 @@ class InputError(ValueError):
         return (type(self), (self.source, self.field, self.problem))
 
 
+class MemoryBudgetError(MemoryError):
+    """A solve refused before it starts because it would not fit in the memory free here (the direct
+    solver's own estimate against the available memory, :mod:`femnn.fem.memory`). ``str(err)`` is the
+    single line the CLI prints (exit code 2): what it needs, what is free, and what to do instead."""
+
+    def __reduce__(self):
+        return (type(self), self.args)
+
+
 class MechanismError(RuntimeError):
     """The network has zero modes (a mechanism): D = Cᵀ K C is singular and must not be solved.
 

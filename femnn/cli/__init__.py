@@ -13,7 +13,7 @@ import logging
 import sys
 
 from femnn import __version__
-from femnn.errors import InputError, MechanismError
+from femnn.errors import InputError, MechanismError, MemoryBudgetError
 
 # name -> (module, one-line help). Add a line here for a new subcommand.
 SUBCOMMANDS = {
@@ -90,6 +90,7 @@ def main(argv=None) -> int:
 
     Caught: :class:`InputError` (bad file, field or option), :class:`MechanismError` (a network
     with zero modes), ``OSError`` (a place that cannot be written or read, a full disk),
+    :class:`MemoryBudgetError` (a factorisation that would not fit, refused before it starts),
     ``MemoryError``; Ctrl-C exits with 130. Anything else is a bug and keeps its traceback.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -118,6 +119,8 @@ def main(argv=None) -> int:
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         return _error(cmd, f"{where}{exc.strerror or exc}; check the path, its permissions and the free space")
+    except MemoryBudgetError as exc:
+        return _error(cmd, str(exc))
     except MemoryError:
         return _error(cmd, "out of memory; choose a smaller network, mesh or data set")
     except KeyboardInterrupt:

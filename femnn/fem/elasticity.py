@@ -305,10 +305,14 @@ class ElasticityProblem(RegionReductions):
         ksp.setOperators(self.A)
         pc = ksp.getPC()
         defaults = {}
+        self._lu_limit_mb = None
         if solver == "lu":
+            from femnn.fem.memory import guard_lu
+
             ksp.setType("preonly")
             pc.setType("lu")
             pc.setFactorSolverType("mumps")
+            self._lu_limit_mb = guard_lu(pc, self.comm)   # refuse a factorisation that would not fit
         elif solver == "cg":
             ksp.setType("cg")
             # defaults as PETSc options (petsc4py has no setters for them), in the database only while
@@ -476,6 +480,10 @@ class ElasticityProblem(RegionReductions):
         reason = self.ksp.getConvergedReason()
         if reason <= 0:
             rhs.destroy()
+            if self.solver_kind == "lu":
+                from femnn.fem.memory import check_lu_failure
+
+                check_lu_failure(self.ksp.getPC(), self.dofs, f"the {self.tdim}D part", self._lu_limit_mb)
             raise RuntimeError(f"linear solver ({self.solver_kind}) failed to converge (PETSc reason {reason})")
         self.iterations.append(self.ksp.getIterationNumber())
         finite = self.comm.allreduce(bool(np.all(np.isfinite(out.x.petsc_vec.array_r))), op=_land_op())

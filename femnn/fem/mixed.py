@@ -242,10 +242,14 @@ class MixedElasticityProblem(RegionReductions):
         self.ksp.setOperators(self.A)
         pc = self.ksp.getPC()
         self.P = None
+        self._lu_limit_mb = None
         if solver == "lu":
+            from femnn.fem.memory import guard_lu
+
             self.ksp.setType("preonly")
             pc.setType("lu")
             pc.setFactorSolverType("mumps")
+            self._lu_limit_mb = guard_lu(pc, comm)   # refuse a factorisation that would not fit
         else:
             self.P = self._fpetsc.assemble_matrix(self._a_pc, bcs=[self.bc_p])
             self.P.assemble()
@@ -374,6 +378,10 @@ class MixedElasticityProblem(RegionReductions):
         self._factor_stale = False
         reason = self.ksp.getConvergedReason()
         if reason <= 0:
+            if self.solver_kind == "lu":
+                from femnn.fem.memory import check_lu_failure
+
+                check_lu_failure(self.ksp.getPC(), self.dofs, f"the {self.tdim}D mixed u-p part", self._lu_limit_mb)
             raise RuntimeError(f"mixed linear solver ({self.solver_kind}) failed to converge (PETSc reason {reason})")
         self.iterations.append(self.ksp.getIterationNumber())
         finite = self.comm.allreduce(bool(np.all(np.isfinite(x.array_r))), op=_land_op())
