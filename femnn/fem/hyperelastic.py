@@ -298,6 +298,14 @@ class HyperelasticProblem:
             self._problem = jit._retry(lambda: fpetsc.NonlinearProblem(
                 self.residual, self.u, bcs=self.bcs, J=self.jacobian, petsc_options_prefix=self.prefix,
                 petsc_options=opts))
+            self._lu_limit_mb = None
+            ksp = self._problem.solver.getKSP()
+            pc = ksp.getPC()
+            if pc.getType() == "lu" and pc.getFactorSolverType() == "mumps":
+                from femnn.fem.memory import guard_lu
+
+                ksp.setOperators(self._problem.A)
+                self._lu_limit_mb = guard_lu(pc, self.comm)   # refuse a tangent factorisation that would not fit
         return self._problem
 
     def _newton(self, factor: float) -> tuple[bool, int, int]:
@@ -307,6 +315,11 @@ class HyperelasticProblem:
         prob.solve()
         snes = prob.solver
         reason, its = snes.getConvergedReason(), snes.getIterationNumber()
+        if reason == -3 and self._lu_limit_mb is not None:   # SNES_DIVERGED_LINEAR_SOLVE: the memory cap?
+            from femnn.fem.memory import check_lu_failure
+
+            n = self.V.dofmap.index_map.size_global * self.V.dofmap.index_map_bs
+            check_lu_failure(snes.getKSP().getPC(), n, "the hyperelastic tangent", self._lu_limit_mb)
         ok = reason > 0 and _land(self.comm, np.all(np.isfinite(self.u.x.array)))
         self.steps.append({"load_factor": float(factor), "converged": bool(ok), "newton_iterations": int(its),
                            "snes_reason": int(reason), "seconds": time.perf_counter() - t0})

@@ -68,3 +68,24 @@ def test_validate_refused_in_one_line_keeps_the_earlier_result(tmp_path, monkeyp
         assert (out / "results.json").read_bytes() == before
     assert main(base + ["--solver", "cg"]) == 0
     assert json.loads((out / "results.json").read_text())["settings"]["preconditioner"] == "pmg"
+
+
+def test_hyperelastic_tangent_refused_not_step_cut(comm, monkeypatch):
+    """The Newton solver's tangent factorisation is capped the same way: over the cap the first Newton
+    step raises MemoryBudgetError at once (no step cutting down to a meaningless load factor), and
+    within it the same load path converges."""
+    from femnn.fem.linearity import NonlinearTask
+    from femnn.fem.meshing import FemOptions, mesh_task
+    from femnn.network import load_task
+
+    task = load_task("fig1")
+    mesh, ct, _ = mesh_task(comm, task, 2, FemOptions(quick=True))
+    monkeypatch.setenv(ENV, "1")
+    nt = NonlinearTask(comm, task, mesh, ct)
+    with pytest.raises(MemoryBudgetError, match="hyperelastic tangent"):
+        nt.solve(0.1)
+    assert nt.hyper.steps == [] and nt.hyper.load_factor == 0.0   # raised inside the first Newton solve
+    monkeypatch.delenv(ENV)
+    ok = NonlinearTask(comm, task, mesh, ct)
+    assert ok.hyper._nl_problem() is not None and ok.hyper._lu_limit_mb > 1
+    assert len(ok.solve(0.1)) >= 1
