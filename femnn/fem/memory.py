@@ -53,12 +53,16 @@ def mumps_limit_mb(comm) -> int | None:
     finally:
         node.Free()
     if env:
+        import math
+
         try:
             cap = float(env)
         except ValueError:
+            cap = math.nan
+        if not (math.isfinite(cap) and cap > 0):
             from femnn.errors import InputError
 
-            raise InputError(ENV, "", f"{env!r}: give a number of megabytes per rank, or 'off'") from None
+            raise InputError(ENV, "", f"{env!r}: give a positive number of megabytes per rank, or 'off'")
         share = cap if share is None else min(share, cap)
     return None if share is None else max(1, int(share))
 

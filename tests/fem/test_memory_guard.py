@@ -42,11 +42,12 @@ def test_lu_refused_above_the_cap_and_unchanged_below(comm, monkeypatch):
     assert f"{r.dofs:,} DOFs" in msg and "--solver cg" in msg and ENV in msg and "\n" not in msg
     need_mb = r.ksp.getPC().getFactorMatrix().getMumpsInfog(17)
     assert 1 < need_mb < 1e4   # MUMPS's estimate for 1.6e4 DOFs: tens of MB
-    monkeypatch.setenv(ENV, "lots")
     from femnn.errors import InputError
 
-    with pytest.raises(InputError, match=ENV):
-        mumps_limit_mb(comm)
+    for bad in ("lots", "-5", "nan", "inf"):
+        monkeypatch.setenv(ENV, bad)
+        with pytest.raises(InputError, match=ENV):
+            mumps_limit_mb(comm)
 
 
 def test_validate_refused_in_one_line_keeps_the_earlier_result(tmp_path, monkeypatch, capsys):
