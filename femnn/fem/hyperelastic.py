@@ -225,6 +225,13 @@ class HyperelasticProblem:
     prefix : PETSc options prefix (unique per problem; user options -<prefix>snes_... apply)
     rtol, atol : SNES tolerances on the residual norm (atol in N)
     quadrature_degree : of the energy terms (default 2 × the Lagrange degree)
+    solver : the Newton step's linear solver: "lu" (MUMPS, default) or "cg": CG on the tangent J,
+        preconditioned by femnn's p-multigrid (the P2 level smoothed by one Chebyshev/Jacobi step, the
+        Galerkin P1 operator Πᵀ J Π, recomputed with J at every Newton iteration, solved by one GAMG
+        V-cycle with the P1 rigid-body modes from the vertex coordinates), to rtol ``ksp_rtol`` on the
+        true residual. J is symmetric (the Hessian of the energy; dead loads), so CG applies wherever
+        J is positive definite, i.e. on the stable branch; memory about that of the linear CG (1.8 GiB
+        per 10⁶ DOFs) instead of a 3D LU factor. Needs degree >= 2.
 
     ``solve_to(f)`` walks from the last converged load factor to f with step cutting;
     ``load_factor`` is the last converged factor and ``u`` its field.
@@ -232,7 +239,8 @@ class HyperelasticProblem:
 
     def __init__(self, comm, V, law: HyperelasticLaw, thickness_m: float, bcs, external, scale=None,
                  prefix: str = "femnn_hyper_", rtol: float = 1e-11, atol: float = 1e-14, max_it: int = 30,
-                 min_step: float = 1e-3, quadrature_degree: int | None = None):
+                 min_step: float = 1e-3, quadrature_degree: int | None = None, solver: str = "lu",
+                 ksp_rtol: float = 1e-10):
         import dolfinx
         import ufl
 
@@ -242,6 +250,11 @@ class HyperelasticProblem:
         self.gdim = mesh.geometry.dim
         self.t = float(thickness_m) if self.gdim == 2 else 1.0
         self.prefix, self.rtol, self.atol, self.max_it, self.min_step = prefix, rtol, atol, max_it, min_step
+        if solver not in ("lu", "cg"):
+            raise ValueError(f"unknown solver {solver!r}; expected 'lu' or 'cg'")
+        if solver == "cg" and V.ufl_element().embedded_superdegree < 2:
+            raise ValueError("solver 'cg' (p-multigrid) needs degree >= 2")
+        self.solver_kind, self.ksp_rtol = solver, float(ksp_rtol)
         C = lambda x: dolfinx.fem.Constant(mesh, float(x))  # noqa: E731
         self.consts = {"mu": C(law.mu_Pa), "Lam": C(law.volumetric_Pa)}
         self.consts.update({k: C(v) for k, v in law.coefficients_Pa.items()})
@@ -290,29 +303,99 @@ class HyperelasticProblem:
             # 0.1, 1, 3, 5): 3/4/5/7 Newton iterations per step with cp, 4/11/15/26 with "bt", whose
             # residual-norm criterion keeps cutting steps of a near-incompressible law (ν = 0.49).
             opts = {"snes_type": "newtonls", "snes_linesearch_type": "cp", "snes_rtol": self.rtol,
-                    "snes_atol": self.atol, "snes_stol": 0.0, "snes_max_it": self.max_it,
-                    "ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
-            # the user's -<prefix>snes_... options win over these defaults
+                    "snes_atol": self.atol, "snes_stol": 0.0, "snes_max_it": self.max_it}
+            if self.solver_kind == "lu":
+                opts.update({"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"})
+            else:
+                opts.update({"ksp_type": "cg", "ksp_rtol": self.ksp_rtol, "ksp_atol": 0.0, "ksp_max_it": 5000, "snes_ksp_ew": True,
+                             "ksp_norm_type": "unpreconditioned", "pc_type": "mg", "pc_mg_levels": 2,
+                             "mg_levels_ksp_type": "chebyshev", "mg_levels_pc_type": "jacobi",
+                             "mg_levels_ksp_max_it": 1, "mg_coarse_ksp_type": "preonly", "mg_coarse_pc_type": "gamg",
+                             "mg_coarse_pc_gamg_threshold": 0.05, "mg_coarse_mg_levels_ksp_type": "richardson",
+                             "mg_coarse_mg_levels_pc_type": "sor", "mg_coarse_mg_levels_ksp_max_it": 1})
+            # the user's -<prefix>snes_... options win over these defaults. dolfinx's NonlinearProblem
+            # leaves the options it is given in PETSc's database; femnn's are taken out again after
+            # each use (:meth:`_options`), so that the next problem under the same prefix (another
+            # solver, other tolerances) does not take them for the user's.
             user = PETSc.Options(self.prefix)
-            opts = {k: v for k, v in opts.items() if not user.hasName(k)}
-            self._problem = jit._retry(lambda: fpetsc.NonlinearProblem(
-                self.residual, self.u, bcs=self.bcs, J=self.jacobian, petsc_options_prefix=self.prefix,
-                petsc_options=opts))
-            self._lu_limit_mb = None
-            ksp = self._problem.solver.getKSP()
-            pc = ksp.getPC()
-            if pc.getType() == "lu" and pc.getFactorSolverType() == "mumps":
-                from femnn.fem.memory import guard_lu
+            self._defaults = {k: v for k, v in opts.items() if not user.hasName(k)}
+            with self._options():
+                self._problem = jit._retry(lambda: fpetsc.NonlinearProblem(
+                    self.residual, self.u, bcs=self.bcs, J=self.jacobian, petsc_options_prefix=self.prefix,
+                    petsc_options=self._defaults))
+                self._lu_limit_mb = None
+                ksp = self._problem.solver.getKSP()
+                pc = ksp.getPC()
+                if self.solver_kind == "cg" and pc.getType() == "mg":
+                    self._pmg(pc)
+                elif pc.getType() == "lu" and pc.getFactorSolverType() == "mumps":
+                    from femnn.fem.memory import guard_lu
 
-                ksp.setOperators(self._problem.A)
-                self._lu_limit_mb = guard_lu(pc, self.comm)   # refuse a tangent factorisation that would not fit
+                    ksp.setOperators(self._problem.A)
+                    self._lu_limit_mb = guard_lu(pc, self.comm)   # refuse a tangent factorisation that would not fit
         return self._problem
+
+    def _options(self):
+        """Context: femnn's solver defaults in PETSc's database under the prefix (the multigrid levels
+        read theirs when they are set up, inside the solves), removed again afterwards."""
+        import contextlib
+
+        from petsc4py import PETSc
+
+        @contextlib.contextmanager
+        def ctx():
+            opts = PETSc.Options(self.prefix)
+            for k, v in self._defaults.items():
+                opts[k] = v
+            try:
+                yield
+            finally:
+                for k in self._defaults:
+                    opts.delValue(k)
+        return ctx()
+
+    def _pmg(self, pc):
+        """The p-multigrid on the Newton KSP's PC (type mg with 2 levels, from the options): the
+        interpolation Π from the vector P1 space, and the coarse operator Πᵀ J Π with the P1 rigid-body
+        modes as GAMG's near-nullspace, redone wherever J is assembled: the SNES's Jacobian callback
+        (dolfinx's assembly, then the product) and the tangent adjoint."""
+        import dolfinx
+        import dolfinx.fem.petsc as fpetsc
+
+        self._V1 = dolfinx.fem.functionspace(self.mesh, ("Lagrange", 1, (self.gdim,)))
+        self._interp = fpetsc.interpolation_matrix(self._V1, self.V)
+        self._interp.assemble()
+        self._coarse = None
+        pc.setMGInterpolation(1, self._interp)
+        self._pmg_pc = pc
+        prob = self._problem
+        ctx = {"u": self.u, "jacobian": prob.J, "preconditioner": prob.preconditioner, "bcs": self.bcs}
+
+        def jacobian(snes, x, J, P):
+            fpetsc.assemble_jacobian(snes, x, J, P, **ctx)
+            self._coarse_operator()
+
+        prob.solver.setJacobian(jacobian, prob.A, prob.P_mat)
+
+    def _coarse_operator(self):
+        """Πᵀ J Π from the current J (the SNES's matrix), handed to the coarse GAMG."""
+        from femnn.fem.elasticity import rigid_body_nullspace
+
+        A = self._problem.A
+        if self._coarse is None:
+            self._coarse = A.ptap(self._interp)
+            self._coarse.setNearNullSpace(rigid_body_nullspace(self.comm, self._V1, self.gdim,
+                                                               self._coarse.createVecLeft))
+        else:
+            A.ptap(self._interp, result=self._coarse)
+        self._pmg_pc.getMGCoarseSolve().setOperators(self._coarse)
 
     def _newton(self, factor: float) -> tuple[bool, int, int]:
         prob = self._nl_problem()
         self.f_c.value = float(factor)
         t0 = time.perf_counter()
-        prob.solve()
+        with self._options():
+            prob.solve()
         snes = prob.solver
         reason, its = snes.getConvergedReason(), snes.getIterationNumber()
         if reason == -3 and self._lu_limit_mb is not None:   # SNES_DIVERGED_LINEAR_SOLVE: the memory cap?
@@ -391,7 +474,21 @@ class HyperelasticProblem:
         lam = dolfinx.fem.Function(self.V, name="u_tangent_adjoint")
         ksp = prob.solver.getKSP()
         ksp.setOperators(A, A)
-        ksp.solveTranspose(b, lam.x.petsc_vec)
+        with self._options():
+            if self.solver_kind == "cg":   # J is symmetric (the energy's Hessian): Jᵀ λ = b is J λ = b
+                self._coarse_operator()
+                # Eisenstat-Walker sets the Newton's (loose) forcing tolerance before every KSP solve of
+                # the SNES: off for the adjoint, which needs the full tolerance
+                snes = prob.solver
+                ew = snes.getUseEW()
+                snes.setUseEW(False)
+                ksp.setTolerances(rtol=self.ksp_rtol, atol=0.0, max_it=5000)
+                try:
+                    ksp.solve(b, lam.x.petsc_vec)
+                finally:
+                    snes.setUseEW(ew)
+            else:
+                ksp.solveTranspose(b, lam.x.petsc_vec)
         reason = ksp.getConvergedReason()
         lam.x.scatter_forward()
         b.destroy()

@@ -28,11 +28,11 @@ from femnn.fem.hyperelastic import HyperelasticProblem, make_law
 from femnn.fem.solve import default_bond_tag, default_hub_tag
 
 
-def _linear_problem(comm, task, mesh, cell_tags, degree, hub_tag, clamp_tags):
+def _linear_problem(comm, task, mesh, cell_tags, degree, hub_tag, clamp_tags, solver="lu"):
     """The linear FEM of the task (femnn.fem.make_problem: its clamp rule and hub loads)."""
     from femnn.fem import make_problem
 
-    return make_problem(comm, task, mesh, cell_tags, degree=degree, solver="lu", hub_tag=hub_tag,
+    return make_problem(comm, task, mesh, cell_tags, degree=degree, solver=solver, hub_tag=hub_tag,
                         clamp_tags=clamp_tags)
 
 
@@ -73,11 +73,13 @@ class NonlinearTask:
     law : 'neo-hookean' | 'mooney-rivlin' | 'yeoh' or a HyperelasticLaw
     coefficients_Pa : law coefficients (see :func:`femnn.fem.hyperelastic.make_law`)
     sample : which load case of a data-set task (default 0)
+    solver : "lu" (MUMPS, default) or "cg" (CG with the p-multigrid) for the linear FEM and for every
+        Newton step and tangent adjoint (:class:`femnn.fem.hyperelastic.HyperelasticProblem`)
     """
 
     def __init__(self, comm, task, mesh, cell_tags, law="neo-hookean", coefficients_Pa=None, degree=2,
                  hub_tag=default_hub_tag, bond_tag=default_bond_tag, clamp_tags=None, sample=0,
-                 prefix="femnn_hyper_"):
+                 prefix="femnn_hyper_", solver="lu"):
         import dolfinx
         import ufl
 
@@ -90,7 +92,7 @@ class NonlinearTask:
         if isinstance(law, str):
             law = make_law(law, net.material.youngs_modulus_Pa, net.material.poisson_ratio, coefficients_Pa)
         self.law = law
-        self.lin = _linear_problem(comm, task, mesh, cell_tags, degree, hub_tag, clamp_tags)
+        self.lin = _linear_problem(comm, task, mesh, cell_tags, degree, hub_tag, clamp_tags, solver)
         lin = self.lin
         self.F_nodes = np.asarray(task.loads_N()[sample], float)
         self.Y = task.Y[sample:sample + 1]
@@ -101,7 +103,7 @@ class NonlinearTask:
         t_c = dolfinx.fem.Constant(mesh, float(lin.t))
         self.hyper = HyperelasticProblem(comm, lin.V, law, lin.t, [lin.bc],
                                          lambda v: t_c * ufl.inner(self.b_load, v) * ufl.dx, scale=lin.s,
-                                         prefix=prefix)
+                                         prefix=prefix, solver=solver)
         self._adj_rhs = jit.form(t_c * ufl.inner(self.b_adj, ufl.TestFunction(lin.V)) * ufl.dx)
         self._u_lin_unit = None
 
@@ -244,7 +246,7 @@ def _spearman(a, b) -> float | None:
 
 
 def linearity_study(comm, task, mesh, cell_tags, load_factors, *, law="neo-hookean", coefficients_Pa=None,
-                    degree=2, gradients=True, progress=None, sample=0) -> dict:
+                    degree=2, gradients=True, progress=None, sample=0, solver="lu") -> dict:
     """Linear FEM, hyperelastic FEM and bar model at ``task``'s load times each factor (collective).
 
     Returns the ``linearity.json`` record (see the module docstring for the definitions). Raises
@@ -254,12 +256,12 @@ def linearity_study(comm, task, mesh, cell_tags, load_factors, *, law="neo-hooke
     factors = [float(f) for f in load_factors]
     t0 = time.perf_counter()
     nt = NonlinearTask(comm, task, mesh, cell_tags, law=law, coefficients_Pa=coefficients_Pa, degree=degree,
-                       sample=sample)
+                       sample=sample, solver=solver)
     net = task.network
     _, ubar_lin1 = nt.linear_unit()
     u_bar1 = BarModel(net).factorize(net.stiffness_N_per_m()).solve(nt.F_nodes)
     out_lin1, out_bar1 = nt.outputs(ubar_lin1), nt.outputs(u_bar1)
-    rec = {"task": task.name, "dim": int(mesh.topology.dim), "degree": int(degree), "dofs": int(nt.dofs),
+    rec = {"task": task.name, "dim": int(mesh.topology.dim), "degree": int(degree), "solver": solver, "dofs": int(nt.dofs),
            "material": nt.law.describe(), "youngs_modulus_Pa": net.material.youngs_modulus_Pa,
            "poisson_ratio": net.material.poisson_ratio, "thickness_m": net.thickness_m,
            "plane_model": "plane stress (exact zero out-of-plane stress)" if mesh.topology.dim == 2 else "3D",
@@ -329,7 +331,7 @@ def linearity_study(comm, task, mesh, cell_tags, load_factors, *, law="neo-hooke
 
 
 def task_linearity(comm, task, mesh, cell_tags, load_factors, *, samples=None, law="neo-hookean",
-                   coefficients_Pa=None, degree=2, progress=None) -> dict:
+                   coefficients_Pa=None, degree=2, progress=None, solver="lu") -> dict:
     """The task metric of a data-set task through the linear and the hyperelastic FEM at each load
     factor, over ``samples`` (default: every row), on ONE mesh (collective).
 
@@ -346,7 +348,7 @@ def task_linearity(comm, task, mesh, cell_tags, load_factors, *, samples=None, l
     rows = np.arange(task.n_samples) if samples is None else np.asarray(samples, dtype=np.int64)
     t0 = time.perf_counter()
     nt = NonlinearTask(comm, task, mesh, cell_tags, law=law, coefficients_Pa=coefficients_Pa, degree=degree,
-                       sample=int(rows[0]))
+                       sample=int(rows[0]), solver=solver)
     U1 = solve_loads(comm, nt.lin, unit_loads(task), task.network.n_nodes)        # (n_inputs, n_nodes, 2)
     T = U1.reshape(task.n_inputs, -1).T[task.output_dofs]                          # (n_outputs, n_inputs)
     u_lin1 = task.X[rows] @ T.T                                                    # (n_s, n_outputs) at f = 1

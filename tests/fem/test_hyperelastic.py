@@ -270,6 +270,34 @@ def test_linearity_two_ranks_equal_serial(fig1_run, tmp_path):
     assert b["ranks"] == 2
 
 
+def test_linearity_cg_equals_lu(fig1_run, tmp_path, capsys):
+    """`femnn linearity ... --solver cg`: every Newton step and tangent adjoint by CG with the
+    p-multigrid (Πᵀ J Π redone with each Jacobian; Eisenstat-Walker forcing in Newton, the full
+    tolerance for the adjoint) converges to the same states as MUMPS: outputs, departures, strains
+    and nonlinear gradients equal the LU run to 1e-8 relative (both stop at SNES rtol 1e-11; the
+    linear solves differ by their tolerance). No femnn option is left in PETSc's database
+    (dolfinx's NonlinearProblem leaves the options it is given; a second problem under the same
+    prefix must not take them for the user's). --solver cg with --degree 1 is refused (exit 2)."""
+    from petsc4py import PETSc
+
+    from femnn.cli import main
+
+    _, a = fig1_run
+    out = tmp_path / "cg"
+    assert main(ARGS + ["--solver", "cg", "--out", str(out)]) == 0
+    b = json.loads((out / "linearity.json").read_text())
+    assert b["solver"] == "cg" and a["solver"] == "lu"
+    for key in ("u_out_linear_m", "u_out_nonlinear_m", "departure", "max_principal_strain_nonlinear",
+                "gradient_s_nonlinear", "gradient_s_rule"):
+        x, y = np.asarray(a[key], float), np.asarray(b[key], float)
+        assert np.abs(x - y).max() <= 1e-8 * np.abs(x).max(), key
+    assert not [k for k in PETSc.Options().getAll() if k.startswith("femnn_")]
+    capsys.readouterr()
+    assert main(ARGS + ["--solver", "cg", "--degree", "1", "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--solver" in err[0]
+
+
 def test_cli_bad_coefficients_exit_2(capsys):
     """A coefficient set that does not reproduce μ, or a malformed one, is refused with exit 2 and one
     line naming --coefficient, before any meshing."""
