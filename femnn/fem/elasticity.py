@@ -23,6 +23,7 @@ non-finite solution raises instead of returning NaN.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 
@@ -51,6 +52,50 @@ def choose_preconditioner(degree: int, preconditioner: str = "auto") -> str:
     if preconditioner == "pmg" and int(degree) < 2:
         raise ValueError("preconditioner 'pmg' needs degree >= 2 (its coarse level is P1)")
     return preconditioner
+
+
+@contextlib.contextmanager
+def petsc_defaults(*groups):
+    """Context: option defaults in PETSc's database while PETSc reads them, taken out again afterwards,
+    so that femnn leaves nothing there for a later solver to take for the user's. ``groups``:
+    (prefix, {name: value}) pairs ("" for the global database)."""
+    from petsc4py import PETSc
+
+    dbs = [(PETSc.Options(prefix), values) for prefix, values in groups]
+    for db, values in dbs:
+        for k, v in values.items():
+            db[k] = v
+    try:
+        yield
+    finally:
+        for db, values in dbs:
+            for k in values:
+                db.delValue(k)
+
+
+def p1_interpolation(V):
+    """(V1, Π): the vector P1 space on ``V``'s mesh and the assembled nodal interpolation matrix
+    Π: P1 -> V (a P1 vertex value goes to its vertex DOF and half of it to each edge midpoint DOF, ...)
+    of a p-multigrid."""
+    import dolfinx
+    import dolfinx.fem.petsc as fpetsc
+
+    gdim = V.mesh.geometry.dim
+    V1 = dolfinx.fem.functionspace(V.mesh, ("Lagrange", 1, (gdim,)))
+    interp = fpetsc.interpolation_matrix(V1, V)
+    interp.assemble()
+    return V1, interp
+
+
+def galerkin_coarse(comm, A, interp, V1, coarse=None):
+    """The p-multigrid's coarse operator Πᵀ A Π: a new matrix carrying the P1 rigid-body modes as
+    GAMG's near-nullspace, or the product redone in place into ``coarse``. Returns it."""
+    if coarse is None:
+        coarse = A.ptap(interp)
+        coarse.setNearNullSpace(rigid_body_nullspace(comm, V1, V1.mesh.geometry.dim, coarse.createVecLeft))
+    else:
+        A.ptap(interp, result=coarse)
+    return coarse
 
 
 def _land_op():
@@ -359,25 +404,7 @@ class ElasticityProblem(RegionReductions):
     def _defaults_in_database(self):
         """Context: femnn's option defaults in PETSc's database (under ``femnn_forward_``, and the global
         low-memory product), taken out again afterwards, so femnn leaves no defaults behind."""
-        import contextlib
-
-        from petsc4py import PETSc
-
-        @contextlib.contextmanager
-        def ctx():
-            opts, glob = PETSc.Options("femnn_forward_"), PETSc.Options()
-            for k, v in self._defaults.items():
-                opts[k] = v
-            for k, v in self._global_defaults.items():
-                glob[k] = v
-            try:
-                yield
-            finally:
-                for k in self._defaults:
-                    opts.delValue(k)
-                for k in self._global_defaults:
-                    glob.delValue(k)
-        return ctx()
+        return petsc_defaults(("femnn_forward_", self._defaults), ("", self._global_defaults))
 
     def setup(self):
         """Set up the preconditioner now (CG: the GAMG hierarchy; the first solve calls it otherwise).
@@ -399,12 +426,8 @@ class ElasticityProblem(RegionReductions):
     def _pmg_levels(self, pc):
         """PCMG with two levels on ``pc``: the interpolation Π from the vector P1 space on the same mesh
         (nodal: a P1 vertex value goes to the vertex DOF, half of it to each edge midpoint DOF, ...)."""
-        import dolfinx
-
         if self._interp is None:
-            self._V1 = dolfinx.fem.functionspace(self.mesh, ("Lagrange", 1, (self.gdim,)))
-            self._interp = self._fpetsc.interpolation_matrix(self._V1, self.V)
-            self._interp.assemble()
+            self._V1, self._interp = p1_interpolation(self.V)
         pc.setType("mg")
         pc.setMGLevels(2)
         pc.setMGInterpolation(1, self._interp)
@@ -414,12 +437,7 @@ class ElasticityProblem(RegionReductions):
         the P1 rigid-body modes as GAMG's near-nullspace, handed to the coarse solver. Clamped DOFs are
         identity rows of K; Π is not masked there (masking Π's clamped rows and columns measured no
         fewer iterations)."""
-        if self._coarse is None:
-            self._coarse = self.A.ptap(self._interp)
-            self._coarse.setNearNullSpace(rigid_body_nullspace(self.comm, self._V1, self.gdim,
-                                                               self._coarse.createVecLeft))
-        else:
-            self.A.ptap(self._interp, result=self._coarse)
+        self._coarse = galerkin_coarse(self.comm, self.A, self._interp, self._V1, self._coarse)
         self.ksp.getPC().getMGCoarseSolve().setOperators(self._coarse)
 
     def _rigid_modes(self):

@@ -338,33 +338,20 @@ class HyperelasticProblem:
     def _options(self):
         """Context: femnn's solver defaults in PETSc's database under the prefix (the multigrid levels
         read theirs when they are set up, inside the solves), removed again afterwards."""
-        import contextlib
+        from femnn.fem.elasticity import petsc_defaults
 
-        from petsc4py import PETSc
-
-        @contextlib.contextmanager
-        def ctx():
-            opts = PETSc.Options(self.prefix)
-            for k, v in self._defaults.items():
-                opts[k] = v
-            try:
-                yield
-            finally:
-                for k in self._defaults:
-                    opts.delValue(k)
-        return ctx()
+        return petsc_defaults((self.prefix, self._defaults))
 
     def _pmg(self, pc):
         """The p-multigrid on the Newton KSP's PC (type mg with 2 levels, from the options): the
         interpolation Π from the vector P1 space, and the coarse operator Πᵀ J Π with the P1 rigid-body
         modes as GAMG's near-nullspace, redone wherever J is assembled: the SNES's Jacobian callback
         (dolfinx's assembly, then the product) and the tangent adjoint."""
-        import dolfinx
         import dolfinx.fem.petsc as fpetsc
 
-        self._V1 = dolfinx.fem.functionspace(self.mesh, ("Lagrange", 1, (self.gdim,)))
-        self._interp = fpetsc.interpolation_matrix(self._V1, self.V)
-        self._interp.assemble()
+        from femnn.fem.elasticity import p1_interpolation
+
+        self._V1, self._interp = p1_interpolation(self.V)
         self._coarse = None
         pc.setMGInterpolation(1, self._interp)
         self._pmg_pc = pc
@@ -379,15 +366,9 @@ class HyperelasticProblem:
 
     def _coarse_operator(self):
         """Πᵀ J Π from the current J (the SNES's matrix), handed to the coarse GAMG."""
-        from femnn.fem.elasticity import rigid_body_nullspace
+        from femnn.fem.elasticity import galerkin_coarse
 
-        A = self._problem.A
-        if self._coarse is None:
-            self._coarse = A.ptap(self._interp)
-            self._coarse.setNearNullSpace(rigid_body_nullspace(self.comm, self._V1, self.gdim,
-                                                               self._coarse.createVecLeft))
-        else:
-            A.ptap(self._interp, result=self._coarse)
+        self._coarse = galerkin_coarse(self.comm, self._problem.A, self._interp, self._V1, self._coarse)
         self._pmg_pc.getMGCoarseSolve().setOperators(self._coarse)
 
     def _newton(self, factor: float) -> tuple[bool, int, int]:
