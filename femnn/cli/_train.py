@@ -48,6 +48,9 @@ def add_args(p):
     p.add_argument("--backward", choices=["bar", "fem"], default="bar", help="with an FEM forward (fem2d/fem3d, hyper2d/hyper3d): the bar adjoint fed with the FEM's dL/du (default) or the FEM's own dL/ds (hyperelastic: by the tangent adjoint) chained to widths")
     p.add_argument("--param", choices=["box", "sigmoid"], help="with --forward: width parametrisation, projected Adam in width space (box, default) or the sigmoid map")
     p.add_argument("--quick", action="store_true", help="with --forward: coarse FEM meshes")
+    p.add_argument("--solver", choices=["lu", "cg"], default="lu",
+                   help="with an FEM forward: its linear solves and Newton steps by MUMPS LU (default) or by CG with the "
+                        "p-multigrid (large 3D parts: a fraction of LU's memory)")
     p.add_argument("--calibrate-on", choices=["fem2d", "fem3d"], default="fem2d", help="with --forward bar-calibrated: the FEM the stiffness law is fitted to (default fem2d)")
 
 
@@ -214,7 +217,8 @@ def run(args) -> int:
 
                     res = fphys.train_physics_aware(comm or fphys.world_comm(), task, cfg, forward=args.forward,
                                                     backward=args.backward, param=args.param,
-                                                    opts=FemOptions(quick=args.quick), calibrate_on=args.calibrate_on,
+                                                    opts=FemOptions(quick=args.quick, solver=args.solver),
+                                                    calibrate_on=args.calibrate_on,
                                                     split=split, checkpoint=ck,
                                                     calibration_file=out / "calibration.json", resume=args.resume,
                                                     progress=root and not args.quiet)

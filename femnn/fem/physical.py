@@ -224,7 +224,8 @@ class HyperelasticForward:
             t0 = time.perf_counter()
             mesh, tags, _ = mesh_task(self.comm, task, self.dim, self.opts)
             t1 = time.perf_counter()
-            self._nt = NonlinearTask(self.comm, task, mesh, tags, law=self.law, degree=self.opts.degree)
+            self._nt = NonlinearTask(self.comm, task, mesh, tags, law=self.law, degree=self.opts.degree,
+                                     solver=self.opts.solver)
             self.seconds["mesh"] += t1 - t0
             self.seconds["setup"] += time.perf_counter() - t1
             self.n_meshes += 1
@@ -423,6 +424,8 @@ def train_physics_aware(comm, task: Task, config, *, forward: str, backward: str
     adam_eps = 1e-300 if param == "box" else None
     w0 = task.network.widths_m
     settings = {"forward": forward, "fem_quick": opts.quick, "fem_degree": opts.degree}
+    if opts.solver != "lu":   # recorded (and fingerprinted) only when not the default, so LU runs resume as before
+        settings["fem_solver"] = opts.solver
     info: dict = {"forward": forward, "backward": backward, "param": param}
     law = None
     if forward == "bar-calibrated":

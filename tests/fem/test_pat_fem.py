@@ -196,7 +196,8 @@ def test_train_forward_hyper2d_cli(tmp_path, capsys):
     the run like the linear forward (fem_history.json names hyper2d and its Newton iterations) and,
     the hyperelastic FEM having its exact gradient (tangent adjoint), records the cosine of the bar
     estimator against it every epoch; `--backward fem` trains on that gradient (summary.json settings.backward
-    "physical"). --backward fem with the bar-calibrated forward is refused with one line, exit 2."""
+    "physical"); `--solver cg` (Newton by CG with the p-multigrid) gives the LU run's loss at the start
+    widths to 1e-7. --backward fem with the bar-calibrated forward is refused with one line, exit 2."""
     from femnn.cli import main
 
     out = tmp_path / "run"
@@ -215,6 +216,12 @@ def test_train_forward_hyper2d_cli(tmp_path, capsys):
     he = json.loads((exact / "history.json").read_text())
     assert he[0]["train_error"] == hist[0]["train_error"]   # same start; the steps differ
     assert he[1]["train_error"] != hist[1]["train_error"]
+    cg = tmp_path / "cg"   # Newton by CG with the p-multigrid: the same physics at the start widths
+    assert main(["train", "behaviour-mse", "--forward", "hyper2d", "--solver", "cg", "--quick", "--init",
+                 "geometry/trained/behaviour-mse", "--epochs", "1", "--out", str(cg), "--quiet", "--no-plots"]) == 0
+    hc = json.loads((cg / "history.json").read_text())
+    assert abs(hc[0]["loss"] - hist[0]["loss"]) <= 1e-7 * abs(hist[0]["loss"])
+    assert json.loads((cg / "summary.json").read_text())["settings"]["fem_solver"] == "cg"
     capsys.readouterr()
     assert main(["train", "behaviour-mse", "--forward", "bar-calibrated", "--backward", "fem", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
