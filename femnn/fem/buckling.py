@@ -127,8 +127,17 @@ def linear_buckling(comm, task, mesh, cell_tags, *, n_modes=4, degree=2, case=0,
     pc = ksp.getPC()
     pc.setType("lu")
     pc.setFactorSolverType("mumps")
+    # the memory guard (femnn.fem.memory): this second factor of K comes on top of the forward solve's
+    from femnn.fem.memory import check_lu_failure, guard_lu
+
+    ksp.setOperators(K)
+    limit = guard_lu(pc, comm)
     eps.setFromOptions()
-    eps.solve()
+    try:
+        eps.solve()
+    except Exception:
+        check_lu_failure(pc, int(prob.dofs), f"the {prob.tdim}D part's buckling operator", limit)
+        raise
     nconv = eps.getConverged()
     vr = K.createVecRight()
     found = []

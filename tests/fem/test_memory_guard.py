@@ -90,3 +90,23 @@ def test_hyperelastic_tangent_refused_not_step_cut(comm, monkeypatch):
     ok = NonlinearTask(comm, task, mesh, ct)
     assert ok.hyper._nl_problem() is not None and ok.hyper._lu_limit_mb > 1
     assert len(ok.solve(0.1)) >= 1
+
+
+def test_buckling_eigensolver_factor_is_guarded(comm, monkeypatch):
+    """`femnn buckling`'s shift-and-invert factor of K (a second LU, after the forward solve's) is
+    capped too: with the forward problem factorised uncapped and the cap then set to 1 MB, the
+    eigensolve is refused with MemoryBudgetError naming the buckling operator, not a PETSc traceback."""
+    from femnn.fem.buckling import linear_buckling
+    from femnn.fem.meshing import FemOptions, mesh_task
+    from femnn.fem.solve import make_problem
+    from femnn.network import load_task
+
+    task = load_task("fig1")
+    mesh, ct, _ = mesh_task(comm, task, 2, FemOptions(quick=True))
+    monkeypatch.setenv(ENV, "off")
+    prob = make_problem(comm, task, mesh, ct, solver="lu")
+    monkeypatch.setenv(ENV, "1")
+    with pytest.raises(MemoryBudgetError, match="buckling operator"):
+        linear_buckling(comm, task, mesh, ct, problem=prob)
+    monkeypatch.setenv(ENV, "off")
+    assert linear_buckling(comm, task, mesh, ct, problem=prob).load_factors[0] > 1
