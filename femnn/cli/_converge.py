@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from femnn.cli._validate import add_solver_args
+
 
 log = logging.getLogger("femnn.converge")
 
@@ -23,13 +25,7 @@ def add_args(p):
     p.add_argument("--levels", type=int, nargs="+", default=[0, 1, 2], help="refinement levels (three or more, distinct)")
     p.add_argument("--dim", "--dims", dest="dim", type=int, choices=[2, 3], default=2)
     p.add_argument("--degree", type=int, default=2)
-    p.add_argument("--solver", choices=["lu", "cg"], default="lu")
-    p.add_argument("--low-memory", action="store_true", help="with --solver cg on several MPI ranks: GAMG's all-at-once "
-                   "Galerkin product (less memory, slower set-up)")
-    p.add_argument("--preconditioner", choices=["auto", "gamg", "pmg"], default="auto",
-                   help="with --solver cg: pmg (p-multigrid: the P2 level smoothed, GAMG on the P1 Galerkin operator; "
-                        "about 2x faster and leaner on 3D parts) or gamg (GAMG on the operator itself); "
-                        "auto (default): pmg for --degree 2 and up, gamg for 1")
+    add_solver_args(p)
     p.add_argument("--poisson", type=float, help="Poisson ratio in (-1, 0.5] (default: the network file's)")
     p.add_argument("--formulation", choices=["auto", "displacement", "mixed"], default="auto",
                    help="displacement or mixed u-p; auto (default): mixed above nu = 0.49")

@@ -17,6 +17,17 @@ DEFAULT = "fig1"
 log = logging.getLogger("femnn.validate")
 
 
+def add_solver_args(p):
+    """--solver, --low-memory and --preconditioner: the FEM solver options of validate, crosscheck and converge."""
+    p.add_argument("--solver", choices=["lu", "cg"], default="lu", help="MUMPS LU (default) or CG + multigrid (--preconditioner)")
+    p.add_argument("--low-memory", action="store_true", help="with --solver cg on several MPI ranks: GAMG's all-at-once "
+                   "Galerkin product, about 40 %% less memory, several times slower set-up (docs/nonlinear.md section 4)")
+    p.add_argument("--preconditioner", choices=["auto", "gamg", "pmg"], default="auto",
+                   help="with --solver cg: pmg (p-multigrid: the P2 level smoothed, GAMG on the P1 Galerkin operator; "
+                        "about 2x faster and leaner on 3D parts) or gamg (GAMG on the operator itself); "
+                        "auto (default): pmg for --degree 2 and up, gamg for 1")
+
+
 def add_args(p, export: bool = True):
     p.add_argument("task", nargs="?", default=DEFAULT, help=f"task or network file, or a built-in name (default {DEFAULT}: the paper's Fig. 1 network and load)")
     p.add_argument("--out", type=Path, required=True, help="output directory")
@@ -26,13 +37,7 @@ def add_args(p, export: bool = True):
     p.add_argument("--no-fem", action="store_true", help="no FEM models: compare the bar model with the --compare files only")
     p.add_argument("--degree", type=int, default=2, help="Lagrange degree (default 2; 1 locks at nu = 0.49)")
     p.add_argument("--refine", type=int, default=0, help="mesh refinement level (each level halves the element size)")
-    p.add_argument("--solver", choices=["lu", "cg"], default="lu", help="MUMPS LU (default) or CG + multigrid (--preconditioner)")
-    p.add_argument("--low-memory", action="store_true", help="with --solver cg on several MPI ranks: GAMG's all-at-once "
-                   "Galerkin product, about 40 %% less memory, several times slower set-up (docs/nonlinear.md section 4)")
-    p.add_argument("--preconditioner", choices=["auto", "gamg", "pmg"], default="auto",
-                   help="with --solver cg: pmg (p-multigrid: the P2 level smoothed, GAMG on the P1 Galerkin operator; "
-                        "about 2x faster and leaner on 3D parts) or gamg (GAMG on the operator itself); "
-                        "auto (default): pmg for --degree 2 and up, gamg for 1")
+    add_solver_args(p)
     p.add_argument("--poisson", type=float, help="Poisson ratio in (-1, 0.5] (default: the network file's, 0.49 for Agilus30)")
     p.add_argument("--formulation", choices=["auto", "displacement", "mixed"], default="auto",
                    help="displacement (P2) or mixed u-p (Taylor-Hood P2-P1, nu up to 0.5); auto (default): mixed above nu = 0.49")
