@@ -228,8 +228,8 @@ class HyperelasticProblem:
     solver : the Newton step's linear solver: "lu" (MUMPS, default) or "cg": CG on the tangent J,
         preconditioned by femnn's p-multigrid (the P2 level smoothed by one Chebyshev/Jacobi step, the
         Galerkin P1 operator Πᵀ J Π, recomputed with J at every Newton iteration, solved by one GAMG
-        V-cycle with the P1 rigid-body modes from the vertex coordinates), to rtol ``ksp_rtol`` on the
-        true residual. J is symmetric (the Hessian of the energy; dead loads), so CG applies wherever
+        V-cycle with the P1 rigid-body modes as near-nullspace), Eisenstat-Walker forcing in Newton,
+        rtol ``ksp_rtol`` on the true residual for the tangent adjoint. J is symmetric (the Hessian of the energy; dead loads), so CG applies wherever
         J is positive definite, i.e. on the stable branch; memory about that of the linear CG (1.8 GiB
         per 10⁶ DOFs) instead of a 3D LU factor. Needs degree >= 2.
 
@@ -307,8 +307,8 @@ class HyperelasticProblem:
             if self.solver_kind == "lu":
                 opts.update({"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"})
             else:
-                opts.update({"ksp_type": "cg", "ksp_rtol": self.ksp_rtol, "ksp_atol": 0.0, "ksp_max_it": 5000, "snes_ksp_ew": True,
-                             "ksp_norm_type": "unpreconditioned", "pc_type": "mg", "pc_mg_levels": 2,
+                opts.update({"snes_ksp_ew": True, "ksp_type": "cg", "ksp_rtol": self.ksp_rtol, "ksp_atol": 0.0,
+                             "ksp_max_it": 5000, "ksp_norm_type": "unpreconditioned", "pc_type": "mg", "pc_mg_levels": 2,
                              "mg_levels_ksp_type": "chebyshev", "mg_levels_pc_type": "jacobi",
                              "mg_levels_ksp_max_it": 1, "mg_coarse_ksp_type": "preonly", "mg_coarse_pc_type": "gamg",
                              "mg_coarse_pc_gamg_threshold": 0.05, "mg_coarse_mg_levels_ksp_type": "richardson",

@@ -179,9 +179,14 @@ class NonlinearTask:
         Jᵀ λ = -∂L/∂u, dL/ds_i = t ∫_{bond i} P(F) : ∇λ dX (see femnn.fem.hyperelastic)."""
         ubar = self.hub_means(self.hyper.u)
         loss, F_adj = self.loss_and_load(ubar)
+        return loss, ubar, self.adjoint_gradient(F_adj)
+
+    def adjoint_gradient(self, F_adj) -> np.ndarray:
+        """dL/ds per bond at the current (converged) nonlinear state for the adjoint load F_adj = -∂L/∂ū
+        (nodal forces, n_nodes x 2): Jᵀ λ = F_adj applied as hub loads, dL/ds_i = t ∫_{bond i} P(F) : ∇λ dX."""
         _hub_body_force(self.lin, F_adj, self.hub_tag, self.b_adj)
         lam = self.hyper.tangent_adjoint(self._adj_rhs)
-        return loss, ubar, self._region_sums(self.hyper.cell_sensitivity_form(lam))
+        return self._region_sums(self.hyper.cell_sensitivity_form(lam))
 
     def linear_rule(self, ubar_forward):
         """k_i (e_adj ∘ e)_i: e from ``ubar_forward``, e_adj from the linear FEM under -∂L/∂ū(ubar_forward)."""

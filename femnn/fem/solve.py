@@ -138,10 +138,8 @@ def part_problem(comm, task, dim: int, opts=None):
     mesh, cell_tags, info = mesh_task(comm, task, dim, opts)
     t_mesh = time.perf_counter() - t0
     extra = {"low_memory": True} if getattr(opts, "low_memory", False) else {}
-    if opts.solver == "cg":
-        extra["preconditioner"] = opts.preconditioner
     prob = make_problem(comm, task, mesh, cell_tags, degree=opts.degree, solver=opts.solver, formulation=opts.formulation,
-                        **extra)
+                        preconditioner=opts.preconditioner, **extra)
     return prob, info, t_mesh
 
 
